@@ -1,0 +1,86 @@
+//! Echoes the request it received (method, path, query and every header) as
+//! an HTML page, or as JSON for `Accept: application/json` or a path ending
+//! in `.json`, so you can see what a middleware in front of it changed.
+#![cfg(target_arch = "wasm32")]
+
+use std::fmt::Write;
+
+use edgeware::prelude::*;
+
+edgeware::service!(handle);
+
+async fn handle(req: Request, _event: FetchEvent) -> Result<Response> {
+    let method = req.method().as_str();
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let headers: Vec<(&str, String)> = req
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+
+    let wants_json = path.ends_with(".json")
+        || req.headers().get_all(header::ACCEPT).iter().any(|accept| {
+            accept
+                .to_str()
+                .is_ok_and(|a| a.contains("application/json"))
+        });
+    let (content_type, body) = if wants_json {
+        let headers: Vec<_> = headers
+            .iter()
+            .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+            .collect();
+        let echo = serde_json::json!({ "method": method, "path": path, "query": query, "headers": headers });
+        ("application/json", format!("{echo:#}\n"))
+    } else {
+        (
+            "text/html; charset=utf-8",
+            page(method, path, query, &headers),
+        )
+    };
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))?)
+}
+
+fn page(method: &str, path: &str, query: &str, headers: &[(&str, String)]) -> String {
+    let mut rows = String::new();
+    for (name, value) in headers {
+        let _ = writeln!(
+            rows,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(name),
+            escape(value)
+        );
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgeware demo origin</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}th,td{{text-align:left;padding:.2em 1em;\
+         font-family:monospace}}</style></head>\n<body><h1>edgeware demo origin</h1>\n\
+         <p><code>{} {}</code></p>\n<p>Query: <code>{}</code></p>\n\
+         <h2>Request headers</h2>\n<table>\n{rows}</table>\n</body></html>\n",
+        escape(method),
+        escape(path),
+        escape(query),
+    )
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,27 @@
+//! The host-independent part of the SDK: plain Rust that builds and is
+//! unit-tested on any target. Nothing in here touches generated bindings.
+
+pub(crate) mod body;
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) mod deferred;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod next;
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Drives a future that never waits on anything external.
+    pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+        }
+    }
+}

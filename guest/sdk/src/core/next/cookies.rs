@@ -1,0 +1,511 @@
+//! Cookie jars: [`RequestCookies`] (the `Cookie` header) and
+//! [`ResponseCookies`] (`Set-Cookie` headers), like Next.js's
+//! `RequestCookies` / `ResponseCookies`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use crate::core::error::{Error, Result};
+
+/// What `encodeURIComponent` leaves alone; everything else in a cookie value
+/// is percent-encoded, as Next.js does.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// A cookie name must be an RFC 6265 token.
+fn check_name(name: &str) -> Result<()> {
+    let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(Error::msg(format!("invalid cookie name {name:?}")));
+    }
+    Ok(())
+}
+
+/// An attribute value must not end the attribute early or smuggle controls.
+fn check_attribute(what: &str, value: &str) -> Result<()> {
+    if value.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+        return Err(Error::msg(format!("invalid cookie {what} {value:?}")));
+    }
+    Ok(())
+}
+
+fn encode(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// `decodeURIComponent`, keeping the raw text when it does not decode.
+fn decode(value: &str) -> String {
+    percent_decode_str(value)
+        .decode_utf8()
+        .map_or_else(|_| value.to_owned(), |v| v.into_owned())
+}
+
+/// The cookies a request carries (its `Cookie` headers), in order.
+///
+/// Parsing never fails: pairs without `=` get the value `"true"` (as in
+/// Next.js), values are percent-decoded when they decode as UTF-8 and kept
+/// raw otherwise, and `Cookie` header lines that are not valid UTF-8 are
+/// skipped. Changes made with [`set`](Self::set) and
+/// [`delete`](Self::delete) affect this jar only; to forward them, put
+/// [`header_value`](Self::header_value) into the request headers passed to
+/// [`NextResponse::next_with_request_headers`](super::NextResponse::next_with_request_headers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestCookies {
+    pairs: Vec<(String, String)>,
+}
+
+impl RequestCookies {
+    /// Parses every `Cookie` header in `headers`.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut jar = Self::default();
+        for line in headers.get_all(COOKIE) {
+            let Ok(line) = line.to_str() else { continue };
+            for pair in line.split(';') {
+                let pair = pair.trim();
+                if pair.is_empty() {
+                    continue;
+                }
+                let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+                let name = name.trim();
+                if name.is_empty() {
+                    continue;
+                }
+                jar.pairs.push((name.to_owned(), decode(value.trim())));
+            }
+        }
+        jar
+    }
+
+    /// The value of the first cookie called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of the cookies called `name`, in order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Every cookie as `(name, value)`, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Whether a cookie called `name` is present.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    /// How many cookies the jar holds.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the jar is empty.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Sets cookie `name` to `value`, replacing every cookie of that name.
+    /// Fails if `name` is not a valid cookie name.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        check_name(name)?;
+        match self.pairs.iter().position(|(n, _)| n == name) {
+            Some(first) => {
+                self.pairs[first].1 = value.to_owned();
+                let mut index = 0;
+                self.pairs.retain(|(n, _)| {
+                    index += 1;
+                    index - 1 == first || n != name
+                });
+            }
+            None => self.pairs.push((name.to_owned(), value.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// Removes every cookie called `name`; whether there was one.
+    pub fn delete(&mut self, name: &str) -> bool {
+        let before = self.pairs.len();
+        self.pairs.retain(|(n, _)| n != name);
+        self.pairs.len() != before
+    }
+
+    /// The jar as a `Cookie` header value (`a=1; b=2`, values
+    /// percent-encoded), or `None` when it is empty.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        if self.pairs.is_empty() {
+            return None;
+        }
+        let text = self
+            .pairs
+            .iter()
+            .map(|(n, v)| format!("{n}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        // Names are tokens or came from a valid header; values are encoded.
+        HeaderValue::from_str(&text).ok()
+    }
+}
+
+/// The `SameSite` attribute of a [`ResponseCookie`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Strict`
+    Strict,
+    /// `SameSite=Lax`
+    Lax,
+    /// `SameSite=None` (browsers require `Secure` with it)
+    None,
+}
+
+/// The `Priority` attribute of a [`ResponseCookie`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// `Priority=Low`
+    Low,
+    /// `Priority=Medium`
+    Medium,
+    /// `Priority=High`
+    High,
+}
+
+/// A cookie to set with a `Set-Cookie` header. Build one with
+/// [`ResponseCookie::new`] and set the public fields, e.g.
+/// `ResponseCookie { http_only: true, ..ResponseCookie::new("a", "b") }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseCookie {
+    /// The name (an RFC 6265 token).
+    pub name: String,
+    /// The value; percent-encoded in the header like `encodeURIComponent`.
+    pub value: String,
+    /// `Path=`
+    pub path: Option<String>,
+    /// `Domain=`
+    pub domain: Option<String>,
+    /// `Max-Age=` in seconds
+    pub max_age: Option<i64>,
+    /// `Expires=`
+    pub expires: Option<SystemTime>,
+    /// `HttpOnly`
+    pub http_only: bool,
+    /// `Secure`
+    pub secure: bool,
+    /// `SameSite=`
+    pub same_site: Option<SameSite>,
+    /// `Partitioned` (CHIPS)
+    pub partitioned: bool,
+    /// `Priority=`
+    pub priority: Option<Priority>,
+}
+
+impl ResponseCookie {
+    /// A cookie with `Path=/` (the Next.js default) and no other attribute.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            path: Some("/".to_owned()),
+            domain: None,
+            max_age: None,
+            expires: None,
+            http_only: false,
+            secure: false,
+            same_site: None,
+            partitioned: false,
+            priority: None,
+        }
+    }
+
+    /// Checks the name and the attribute values.
+    pub fn validate(&self) -> Result<()> {
+        check_name(&self.name)?;
+        if let Some(path) = &self.path {
+            check_attribute("path", path)?;
+        }
+        if let Some(domain) = &self.domain {
+            check_attribute("domain", domain)?;
+        }
+        Ok(())
+    }
+
+    /// The `Set-Cookie` header value, attributes in Next.js's order.
+    pub fn to_header_value(&self) -> Result<HeaderValue> {
+        self.validate()?;
+        HeaderValue::from_str(&self.to_string())
+            .map_err(|e| Error::from(e).context("invalid Set-Cookie value"))
+    }
+}
+
+impl fmt::Display for ResponseCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.name, encode(&self.value))?;
+        if let Some(path) = &self.path {
+            write!(f, "; Path={path}")?;
+        }
+        if let Some(expires) = self.expires {
+            write!(f, "; Expires={}", http_date(expires))?;
+        }
+        if let Some(max_age) = self.max_age {
+            write!(f, "; Max-Age={max_age}")?;
+        }
+        if let Some(domain) = &self.domain {
+            write!(f, "; Domain={domain}")?;
+        }
+        if self.secure {
+            f.write_str("; Secure")?;
+        }
+        if self.http_only {
+            f.write_str("; HttpOnly")?;
+        }
+        if let Some(same_site) = self.same_site {
+            let s = match same_site {
+                SameSite::Strict => "strict",
+                SameSite::Lax => "lax",
+                SameSite::None => "none",
+            };
+            write!(f, "; SameSite={s}")?;
+        }
+        if self.partitioned {
+            f.write_str("; Partitioned")?;
+        }
+        if let Some(priority) = self.priority {
+            let p = match priority {
+                Priority::Low => "low",
+                Priority::Medium => "medium",
+                Priority::High => "high",
+            };
+            write!(f, "; Priority={p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// IMF-fixdate (`Thu, 01 Jan 1970 00:00:00 GMT`); times before the epoch
+/// are written as the epoch.
+fn http_date(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The cookies a middleware sets on its response: one `Set-Cookie` header
+/// each, a later `set` of the same name replacing the earlier one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseCookies {
+    cookies: Vec<ResponseCookie>,
+}
+
+impl ResponseCookies {
+    /// Sets `cookie`, replacing a cookie of the same name. Fails (and
+    /// changes nothing) if the name or an attribute is invalid.
+    pub fn set(&mut self, cookie: ResponseCookie) -> Result<()> {
+        cookie.to_header_value()?;
+        match self.cookies.iter_mut().find(|c| c.name == cookie.name) {
+            Some(existing) => *existing = cookie,
+            None => self.cookies.push(cookie),
+        }
+        Ok(())
+    }
+
+    /// Expires cookie `name` in the browser: sets it to an empty value with
+    /// `Expires` at the epoch and `Path=/`, as Next.js does.
+    pub fn delete(&mut self, name: &str) -> Result<()> {
+        self.set(ResponseCookie {
+            expires: Some(UNIX_EPOCH),
+            ..ResponseCookie::new(name, "")
+        })
+    }
+
+    /// The cookie called `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&ResponseCookie> {
+        self.cookies.iter().find(|c| c.name == name)
+    }
+
+    /// Every cookie set, in order.
+    pub fn get_all(&self) -> &[ResponseCookie] {
+        &self.cookies
+    }
+
+    /// Whether a cookie called `name` is set.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Appends one `Set-Cookie` header per cookie to `headers`.
+    pub(crate) fn append_to(&self, headers: &mut HeaderMap) {
+        for cookie in &self.cookies {
+            // Every cookie was validated by `set`.
+            if let Ok(value) = cookie.to_header_value() {
+                headers.append(SET_COOKIE, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append(COOKIE, HeaderValue::from_bytes(line).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn parses_request_cookies() {
+        let jar = RequestCookies::from_headers(&headers(&[b"a=1; b=hello%20world", b"a=2;flag"]));
+        assert_eq!(jar.get("a"), Some("1"));
+        assert_eq!(jar.get_all("a"), ["1", "2"]);
+        assert_eq!(jar.get("b"), Some("hello world"));
+        assert_eq!(jar.get("flag"), Some("true"));
+        assert!(jar.has("b") && !jar.has("c"));
+        assert_eq!(jar.len(), 4);
+    }
+
+    #[test]
+    fn malformed_cookies_do_not_panic() {
+        let jar = RequestCookies::from_headers(&headers(&[
+            b";;; =x; ; bad%zz=%E0%A4%A; ok=1",
+            b"latin=\xe9t\xe9",
+        ]));
+        assert_eq!(
+            jar.get("bad%zz"),
+            Some("%E0%A4%A"),
+            "kept raw when not decodable"
+        );
+        assert_eq!(jar.get("ok"), Some("1"));
+        assert!(!jar.has("latin"), "non-UTF-8 lines are skipped");
+        assert!(RequestCookies::from_headers(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn request_jar_set_delete_and_serialise() {
+        let mut jar = RequestCookies::from_headers(&headers(&[b"a=1; b=2; a=3"]));
+        jar.set("a", "x y").unwrap();
+        assert_eq!(jar.get_all("a"), ["x y"]);
+        jar.set("c", "3").unwrap();
+        assert_eq!(jar.header_value().unwrap(), "a=x%20y; b=2; c=3");
+        assert!(jar.delete("b"));
+        assert!(!jar.delete("b"));
+        let err = jar.set("bad name", "v").unwrap_err();
+        assert_eq!(err.to_string(), "invalid cookie name \"bad name\"");
+        jar.delete("a");
+        jar.delete("c");
+        assert_eq!(jar.header_value(), None);
+    }
+
+    #[test]
+    fn set_cookie_with_every_attribute() {
+        let cookie = ResponseCookie {
+            domain: Some("example.com".into()),
+            max_age: Some(3600),
+            expires: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            http_only: true,
+            secure: true,
+            same_site: Some(SameSite::Lax),
+            partitioned: true,
+            priority: Some(Priority::High),
+            ..ResponseCookie::new("session", "a b;c")
+        };
+        assert_eq!(
+            cookie.to_header_value().unwrap(),
+            "session=a%20b%3Bc; Path=/; Expires=Tue, 14 Nov 2023 22:13:20 GMT; Max-Age=3600; \
+             Domain=example.com; Secure; HttpOnly; SameSite=lax; Partitioned; Priority=high"
+        );
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn response_jar_one_header_per_cookie() {
+        let mut jar = ResponseCookies::default();
+        jar.set(ResponseCookie::new("a", "1")).unwrap();
+        jar.set(ResponseCookie::new("b", "2")).unwrap();
+        jar.set(ResponseCookie::new("a", "3")).unwrap();
+        jar.delete("gone").unwrap();
+        assert_eq!(jar.get("a").unwrap().value, "3");
+        assert!(jar.has("gone") && !jar.has("c"));
+        let mut headers = HeaderMap::new();
+        jar.append_to(&mut headers);
+        let values: Vec<_> = headers.get_all(SET_COOKIE).iter().collect();
+        assert_eq!(
+            values,
+            [
+                "a=3; Path=/",
+                "b=2; Path=/",
+                "gone=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_response_cookies_are_errors() {
+        let mut jar = ResponseCookies::default();
+        assert!(jar.set(ResponseCookie::new("", "v")).is_err());
+        assert!(jar.set(ResponseCookie::new("a=b", "v")).is_err());
+        let smuggled = ResponseCookie {
+            path: Some("/; Domain=evil.com".into()),
+            ..ResponseCookie::new("a", "v")
+        };
+        assert_eq!(
+            jar.set(smuggled).unwrap_err().to_string(),
+            "invalid cookie path \"/; Domain=evil.com\""
+        );
+        let control = ResponseCookie {
+            domain: Some("a\r\nb".into()),
+            ..ResponseCookie::new("a", "v")
+        };
+        assert!(jar.set(control).is_err());
+        assert!(jar.get_all().is_empty());
+    }
+}

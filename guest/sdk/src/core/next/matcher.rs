@@ -1,0 +1,504 @@
+//! [`Matcher`]: which requests a middleware runs for, with Next.js's
+//! `config.matcher` semantics, and the path normalization that keeps it from
+//! being bypassed.
+//!
+//! # Patterns
+//!
+//! Patterns are `path-to-regexp` paths as in Next.js: literal segments,
+//! `:name` (one segment), `:name*` (zero or more segments), `:name+` (one or
+//! more), `:name?` (optional), custom groups `:id(\d+)` and unnamed groups
+//! `/(api|trpc)/:rest*`. Matching is case-sensitive and a single trailing
+//! slash is ignored. Groups use the `regex-lite` crate's syntax (ASCII classes), which has no
+//! look-around: express "everything except" with [`Matcher::except`].
+//!
+//! # Path normalization (not bypassable)
+//!
+//! Before any middleware runs, the [`Chain`](super::Chain):
+//! - answers `308` with the normalized path (query kept) when the raw path
+//!   contains `\` or `//`, as Next.js does, so no middleware ever sees such
+//!   a path;
+//! - answers `400` when the percent-decoded path is not UTF-8;
+//! - matches every pattern against several forms of the path: the raw path,
+//!   the percent-decoded path (`/%61dmin` is `/admin`, `%2F` is `/`), and
+//!   that path with `\` turned into `/`, repeated slashes collapsed and dot
+//!   segments resolved (`/static/%2e%2e/admin` is `/admin`), and that form
+//!   again with `;params` dropped from every segment, as servlet containers
+//!   do (`/static/..;/admin` is `/admin`).
+//!
+//! A middleware runs if *any* form is matched by an included pattern and not
+//! by an excluded one, so encoding tricks can only make a middleware run
+//! more often, never less.
+
+use regex_lite::Regex;
+
+use super::cookies::RequestCookies;
+use super::url::SearchParams;
+use crate::core::error::{Error, Result};
+
+/// A `has` / `missing` condition of a matcher route, like Next.js's
+/// `{ type, key, value }`. `value` is a regular expression that must match
+/// the whole value; `None` only asks for presence.
+#[derive(Clone, Debug)]
+pub enum Has {
+    /// A request header (name case-insensitive).
+    Header(String, Option<String>),
+    /// A request cookie.
+    Cookie(String, Option<String>),
+    /// A query parameter.
+    Query(String, Option<String>),
+    /// The host name (without port) must match this regular expression.
+    Host(String),
+}
+
+#[derive(Debug)]
+enum Condition {
+    Header(String, Option<Regex>),
+    Cookie(String, Option<Regex>),
+    Query(String, Option<Regex>),
+    Host(Regex),
+}
+
+fn whole(pattern: &str) -> Result<Regex> {
+    Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| Error::msg(format!("invalid matcher value {pattern:?}: {e}")))
+}
+
+impl Condition {
+    fn compile(has: &Has) -> Result<Self> {
+        let value = |v: &Option<String>| v.as_deref().map(whole).transpose();
+        Ok(match has {
+            Has::Header(k, v) => Self::Header(k.to_ascii_lowercase(), value(v)?),
+            Has::Cookie(k, v) => Self::Cookie(k.clone(), value(v)?),
+            Has::Query(k, v) => Self::Query(k.clone(), value(v)?),
+            Has::Host(v) => Self::Host(whole(v)?),
+        })
+    }
+
+    fn holds(&self, input: &MatchInput<'_>) -> bool {
+        let check = |found: Option<&str>, value: &Option<Regex>| match (found, value) {
+            (Some(found), Some(re)) => re.is_match(found),
+            (found, None) => found.is_some(),
+            (None, Some(_)) => false,
+        };
+        match self {
+            Self::Header(k, v) => check(
+                input.headers.get(k.as_str()).and_then(|h| h.to_str().ok()),
+                v,
+            ),
+            Self::Cookie(k, v) => check(input.cookies.get(k), v),
+            Self::Query(k, v) => check(input.query.get(k), v),
+            Self::Host(re) => re.is_match(input.hostname),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Route {
+    path: Regex,
+    has: Vec<Condition>,
+    missing: Vec<Condition>,
+}
+
+/// What a matcher looks at.
+pub(crate) struct MatchInput<'a> {
+    /// The forms of the path (see the module docs).
+    pub paths: &'a [String],
+    pub headers: &'a http::HeaderMap,
+    pub cookies: &'a RequestCookies,
+    pub query: &'a SearchParams,
+    pub hostname: &'a str,
+}
+
+/// Which requests a middleware runs for (Next.js `config.matcher`).
+#[derive(Debug, Default)]
+pub struct Matcher {
+    routes: Vec<Route>,
+    except: Vec<Regex>,
+}
+
+impl Matcher {
+    /// Matches every request.
+    pub fn all() -> Self {
+        Self::new(["/:path*"]).expect("a valid pattern")
+    }
+
+    /// Matches requests whose path matches one of `patterns`
+    /// (`["/dashboard/:path*", "/api/:path+"]`). Fails, naming the pattern,
+    /// if one is invalid.
+    pub fn new<I, S>(patterns: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        patterns
+            .into_iter()
+            .try_fold(Self::default(), |m, p| m.route(p.as_ref(), &[], &[]))
+    }
+
+    /// Adds a route: `source` must match, every `has` condition hold, and
+    /// no `missing` condition hold.
+    pub fn route(mut self, source: &str, has: &[Has], missing: &[Has]) -> Result<Self> {
+        let compile = |list: &[Has]| {
+            list.iter()
+                .map(Condition::compile)
+                .collect::<Result<Vec<_>>>()
+        };
+        self.routes.push(Route {
+            path: compile_path(source)?,
+            has: compile(has)?,
+            missing: compile(missing)?,
+        });
+        Ok(self)
+    }
+
+    /// Excludes paths matching any of `patterns` (public routes).
+    pub fn except<I, S>(mut self, patterns: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for pattern in patterns {
+            self.except.push(compile_path(pattern.as_ref())?);
+        }
+        Ok(self)
+    }
+
+    /// Whether a path alone (already normalized) is matched; for tests and
+    /// tools. Requests are matched by the [`Chain`](super::Chain).
+    pub fn matches_path(&self, path: &str) -> bool {
+        let Ok(paths) = path_forms(path) else {
+            return false;
+        };
+        self.matches(&MatchInput {
+            paths: &paths,
+            headers: &http::HeaderMap::new(),
+            cookies: &RequestCookies::default(),
+            query: &SearchParams::default(),
+            hostname: "",
+        })
+    }
+
+    pub(crate) fn matches(&self, input: &MatchInput<'_>) -> bool {
+        input.paths.iter().any(|path| {
+            !self.except.iter().any(|re| re.is_match(path))
+                && self.routes.iter().any(|route| {
+                    route.path.is_match(path)
+                        && route.has.iter().all(|c| c.holds(input))
+                        && !route.missing.iter().any(|c| c.holds(input))
+                })
+        })
+    }
+}
+
+/// Compiles a `path-to-regexp` pattern to an anchored regular expression.
+fn compile_path(source: &str) -> Result<Regex> {
+    let invalid = |why: &str| Error::msg(format!("invalid matcher pattern {source:?}: {why}"));
+    if !source.starts_with('/') {
+        return Err(invalid("must start with /"));
+    }
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let prefix = c == '/' && matches!(chars.get(i + 1), Some(':' | '('));
+        let start = if prefix { i + 1 } else { i };
+        match chars[start] {
+            ':' | '(' => {
+                let mut j = start;
+                if chars[j] == ':' {
+                    j += 1;
+                    let name_start = j;
+                    while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                        j += 1;
+                    }
+                    if j == name_start {
+                        return Err(invalid("missing parameter name after :"));
+                    }
+                }
+                let mut group = "[^/#?]+?".to_owned();
+                if chars.get(j) == Some(&'(') {
+                    let (inner, end) =
+                        group_at(&chars, j).ok_or_else(|| invalid("unbalanced ("))?;
+                    if inner.is_empty() || inner.starts_with('?') {
+                        return Err(invalid("empty group or unsupported (? group"));
+                    }
+                    group = inner;
+                    j = end;
+                }
+                let modifier = chars
+                    .get(j)
+                    .copied()
+                    .filter(|m| matches!(m, '*' | '+' | '?'));
+                if modifier.is_some() {
+                    j += 1;
+                }
+                let pre = if prefix { "/" } else { "" };
+                let repeated = format!("(?:{group})(?:{pre}(?:{group}))*");
+                out.push_str(&match modifier {
+                    None => format!("{pre}({group})"),
+                    Some('?') => format!("(?:{pre}({group}))?"),
+                    Some('*') => format!("(?:{pre}({repeated}))?"),
+                    _ => format!("{pre}({repeated})"),
+                });
+                i = j;
+            }
+            '*' | '+' | '?' => return Err(invalid("a modifier must follow a parameter")),
+            '\\' => {
+                let next = chars.get(i + 1).ok_or_else(|| invalid("trailing \\"))?;
+                out.push_str(&regex_lite::escape(&next.to_string()));
+                i += 2;
+            }
+            '{' | '}' => return Err(invalid("{} groups are not supported")),
+            other => {
+                out.push_str(&regex_lite::escape(&other.to_string()));
+                i += 1;
+            }
+        }
+    }
+    let out = out.strip_suffix('/').unwrap_or(&out);
+    Regex::new(&format!("^{out}/?$")).map_err(|e| invalid(&e.to_string()))
+}
+
+/// The contents of the group opening at `open` and the index after it.
+fn group_at(chars: &[char], open: usize) -> Option<(String, usize)> {
+    let mut depth = 0;
+    let mut i = open;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((chars[open + 1..i].iter().collect(), i + 1));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether the raw path must be redirected (it contains `\` or `//`), and
+/// where to: `\` becomes `/` and repeated slashes collapse, as Next.js's
+/// `normalizeRepeatedSlashes`.
+pub fn redirect_target(raw: &str) -> Option<String> {
+    if !raw.contains('\\') && !raw.contains("//") {
+        return None;
+    }
+    Some(collapse(&raw.replace('\\', "/")))
+}
+
+fn collapse(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The forms of `raw` (a path without query) the matcher tries; an error
+/// if the percent-decoded path is not UTF-8.
+pub fn path_forms(raw: &str) -> Result<Vec<String>> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Error::msg(format!("path {raw:?} does not decode to UTF-8")))?
+        .into_owned();
+    let mut forms = vec![raw.to_owned()];
+    let normalized = collapse(&decoded.replace('\\', "/"));
+    for form in [
+        decoded.clone(),
+        resolve_dots(raw),
+        resolve_dots(&normalized),
+        // Servlet containers drop `;params` from segments, so an origin may
+        // read `/static/..;/admin` as `/admin`.
+        resolve_dots(&strip_segment_params(&normalized)),
+    ] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    Ok(forms)
+}
+
+/// Drops the `;params` part of every segment (`/a;x=1/..;/b` is `/a/../b`).
+fn strip_segment_params(path: &str) -> String {
+    path.split('/')
+        .map(|segment| segment.split(';').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Removes `.` and `..` segments (RFC 3986 section 5.2.4).
+fn resolve_dots(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    for (index, segment) in parts.iter().enumerate() {
+        let last = index + 1 == parts.len();
+        match *segment {
+            "." => {
+                if last {
+                    segments.push("");
+                }
+            }
+            ".." => {
+                segments.pop();
+                if last {
+                    segments.push("");
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(patterns: &[&str]) -> Matcher {
+        Matcher::new(patterns).unwrap()
+    }
+
+    #[test]
+    fn path_to_regexp_parameters() {
+        let dash = m(&["/dashboard/:path*"]);
+        for yes in [
+            "/dashboard",
+            "/dashboard/",
+            "/dashboard/a",
+            "/dashboard/a/b",
+        ] {
+            assert!(dash.matches_path(yes), "{yes}");
+        }
+        for no in ["/dashboardx", "/Dashboard", "/", "/x/dashboard"] {
+            assert!(!dash.matches_path(no), "{no}");
+        }
+        let plus = m(&["/api/:p+"]);
+        assert!(plus.matches_path("/api/a/b") && !plus.matches_path("/api"));
+        let opt = m(&["/blog/:slug?"]);
+        assert!(opt.matches_path("/blog") && opt.matches_path("/blog/x"));
+        assert!(!opt.matches_path("/blog/x/y"));
+        let id = m(&["/user/:id(\\d+)"]);
+        assert!(id.matches_path("/user/42") && !id.matches_path("/user/abc"));
+        let group = m(&["/(api|trpc)/:rest*"]);
+        assert!(group.matches_path("/trpc/x") && !group.matches_path("/rpc/x"));
+        let exact = m(&["/"]);
+        assert!(exact.matches_path("/") && !exact.matches_path("/a"));
+        let literal = m(&["/a.b/c"]);
+        assert!(literal.matches_path("/a.b/c") && !literal.matches_path("/axb/c"));
+        assert!(Matcher::all().matches_path("/") && Matcher::all().matches_path("/a/b/c"));
+    }
+
+    #[test]
+    fn invalid_patterns_are_errors() {
+        for bad in [
+            "dashboard",
+            "/a/*",
+            "/:",
+            "/:p(",
+            "/(?!api).*",
+            "/{a}",
+            "/x\\",
+        ] {
+            let err = Matcher::new([bad]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid matcher pattern"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn except_excludes_public_routes() {
+        let m = Matcher::all()
+            .except(["/", "/sign-in", "/static/:path*"])
+            .unwrap();
+        assert!(m.matches_path("/dashboard"));
+        for public in ["/", "/sign-in", "/static/app.css"] {
+            assert!(!m.matches_path(public), "{public}");
+        }
+    }
+
+    #[test]
+    fn encoded_paths_do_not_bypass() {
+        let admin = m(&["/admin/:path*"]);
+        for tricky in [
+            "/%61dmin",
+            "/%61%64%6d%69%6e/x",
+            "/static/%2e%2e/admin",
+            "/static/..%2fadmin",
+            "/x/../admin",
+            "/admin%2Fsecret",
+            "/%2Fadmin",
+            "/admin/",
+            "/static/..;/admin",
+            "/static;x=1/..;/admin;jsessionid=1",
+        ] {
+            assert!(admin.matches_path(tricky), "{tricky}");
+        }
+        let public = Matcher::all().except(["/static/:path*"]).unwrap();
+        assert!(public.matches_path("/static/%2e%2e/admin"));
+        assert!(public.matches_path("/static/..;/admin"));
+        assert!(public.matches_path("/static/..%3B/admin"));
+        assert!(!public.matches_path("/static/a.css"));
+        assert!(path_forms("/%ff").is_err());
+        assert!(!admin.matches_path("/%ff"));
+    }
+
+    #[test]
+    fn repeated_slashes_and_backslashes_redirect() {
+        assert_eq!(redirect_target("/admin"), None);
+        assert_eq!(redirect_target("//admin").as_deref(), Some("/admin"));
+        assert_eq!(redirect_target("/a\\\\b//c").as_deref(), Some("/a/b/c"));
+        assert_eq!(resolve_dots("/a/./b/../c/.."), "/a/");
+        assert_eq!(resolve_dots("/../.."), "/");
+    }
+
+    #[test]
+    fn has_and_missing_conditions() {
+        let matcher = Matcher::default()
+            .route(
+                "/api/:p*",
+                &[
+                    Has::Header("X-Key".into(), Some("k[0-9]".into())),
+                    Has::Query("v".into(), None),
+                    Has::Host("(www\\.)?ex\\.com".into()),
+                ],
+                &[Has::Cookie("skip".into(), Some("1".into()))],
+            )
+            .unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-key", "k1".parse().unwrap());
+        let paths = path_forms("/api/x").unwrap();
+        let query = SearchParams::parse("v=");
+        let cookies = RequestCookies::default();
+        let input = |headers, cookies, hostname| MatchInput {
+            paths: &paths,
+            headers,
+            cookies,
+            query: &query,
+            hostname,
+        };
+        assert!(matcher.matches(&input(&headers, &cookies, "ex.com")));
+        assert!(!matcher.matches(&input(&headers, &cookies, "evil.com")));
+        let no_headers = http::HeaderMap::new();
+        assert!(!matcher.matches(&input(&no_headers, &cookies, "ex.com")));
+        let mut skip = http::HeaderMap::new();
+        skip.insert("cookie", "skip=1".parse().unwrap());
+        let skipping = RequestCookies::from_headers(&skip);
+        assert!(!matcher.matches(&input(&headers, &skipping, "ex.com")));
+        let err = Matcher::default()
+            .route("/", &[Has::Host("(".into())], &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid matcher value"),
+            "{err}"
+        );
+    }
+}

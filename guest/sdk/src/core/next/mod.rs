@@ -1,0 +1,20 @@
+//! The Next.js middleware contract (`next/server`'s `spec-extension`) in
+//! Rust: [`NextRequest`], [`NextResponse`], cookie jars, [`NextUrl`],
+//! [`Matcher`] and [`Chain`].
+
+// The chain runs inside components (sys/p3); natively only tests drive it.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+pub(crate) mod chain;
+pub(crate) mod cookies;
+pub(crate) mod matcher;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod url;
+
+pub use chain::{Chain, Handler};
+pub use cookies::{Priority, RequestCookies, ResponseCookie, ResponseCookies, SameSite};
+pub use matcher::{Has, Matcher};
+pub use request::NextRequest;
+pub use response::NextResponse;
+pub use url::{NextUrl, SearchParams, UrlConfig};

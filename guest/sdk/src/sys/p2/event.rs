@@ -1,0 +1,187 @@
+//! [`FetchEvent`] and [`sleep`] on WASI 0.2: the SDK keeps the deferred
+//! tasks itself and runs them after the response (see the module docs of
+//! [`super`]).
+
+use std::cell::RefCell;
+use std::future::{Future, poll_fn};
+use std::io::Write as _;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use super::bindings::wasi::clocks::monotonic_clock;
+use super::bindings::wasi::random::random;
+use super::runtime::WaitFor;
+use crate::core::deferred::{TaskTracker, Tracked, run_after};
+
+/// Environment variable: the deferred deadline in milliseconds (the name the
+/// `edge:fetch` adapter reads too).
+const DEFERRED_TIMEOUT_VAR: &str = "EDGE_FETCH_DEFERRED_TIMEOUT_MS";
+/// Environment variable: the host's request timeout in milliseconds.
+const REQUEST_TIMEOUT_VAR: &str = "EDGE_FETCH_REQUEST_TIMEOUT_MS";
+/// The deferred deadline when the variable is unset, as `edge-host`'s.
+const DEFAULT_DEFERRED_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The event of the request being handled, like Next.js's `NextFetchEvent`.
+///
+/// A cheap handle: clone it into deferred tasks to register more work from
+/// there ("late registrations") or to read the request id.
+#[derive(Clone)]
+pub struct FetchEvent {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    tasks: TaskTracker,
+    queue: RefCell<Vec<Tracked>>,
+    request_id: String,
+}
+
+impl std::fmt::Debug for FetchEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchEvent")
+            .field("request_id", &self.inner.request_id)
+            .field("tasks", &self.inner.tasks)
+            .finish()
+    }
+}
+
+impl FetchEvent {
+    pub(super) fn new() -> Self {
+        let id: String = random::get_random_bytes(16)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self {
+            inner: Rc::new(Inner {
+                tasks: TaskTracker::default(),
+                queue: RefCell::new(Vec::new()),
+                request_id: id,
+            }),
+        }
+    }
+
+    /// Registers `task` as deferred work of this request
+    /// (`NextFetchEvent.waitUntil`). On WASI 0.2 it runs after the response
+    /// body has been finished, before the handler call returns to the host;
+    /// `Ok(())` fulfils, `Err(message)` rejects, and the outcome is written
+    /// to stderr.
+    pub fn wait_until(&self, task: impl Future<Output = Result<(), String>> + 'static) {
+        let task = self.inner.tasks.track(task);
+        self.inner.queue.borrow_mut().push(task);
+    }
+
+    /// Runs `f` after the response has been sent, as a deferred task.
+    pub fn after(&self, f: impl FnOnce() + 'static) {
+        self.wait_until(run_after(f));
+    }
+
+    /// Always `None`: `wasi:http@0.2` does not tell the client's address.
+    pub fn client_address(&self) -> Option<String> {
+        None
+    }
+
+    /// A random id for this request (128 bits, hex), also in the deferred
+    /// task reports on stderr.
+    pub fn request_id(&self) -> String {
+        self.inner.request_id.clone()
+    }
+
+    /// How long deferred tasks may run after the response has been sent:
+    /// `EDGE_FETCH_DEFERRED_TIMEOUT_MS`, default 30 s.
+    pub fn deferred_deadline(&self) -> Duration {
+        env_ms(DEFERRED_TIMEOUT_VAR).unwrap_or(DEFAULT_DEFERRED_TIMEOUT)
+    }
+
+    /// The host's request timeout, if configured as
+    /// `EDGE_FETCH_REQUEST_TIMEOUT_MS` (the configured limit, not the time
+    /// left).
+    pub fn request_deadline(&self) -> Option<Duration> {
+        env_ms(REQUEST_TIMEOUT_VAR)
+    }
+
+    /// Has no effect on WASI 0.2: the host answers a failing handler itself.
+    pub fn pass_through_on_exception(&self) {}
+
+    /// How many deferred tasks were registered for the request so far.
+    pub fn registered_tasks(&self) -> usize {
+        self.inner.tasks.registered()
+    }
+
+    /// How many of the registered deferred tasks have not settled yet.
+    pub fn pending_tasks(&self) -> usize {
+        self.inner.tasks.pending()
+    }
+
+    /// Runs every registered task, late registrations included, until all
+    /// have settled or the deferred deadline has passed; reports each on
+    /// stderr.
+    pub(super) async fn run_deferred(&self) {
+        if self.inner.queue.borrow().is_empty() {
+            return;
+        }
+        let deadline = self.deferred_deadline();
+        let started = Instant::now();
+        let nanos = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
+        let mut timer = WaitFor::new(monotonic_clock::subscribe_duration(nanos));
+        let mut active: Vec<(usize, Tracked)> = Vec::new();
+        let mut next_index = 0;
+        poll_fn(|cx| {
+            loop {
+                let added: Vec<Tracked> = self.inner.queue.borrow_mut().drain(..).collect();
+                for task in added {
+                    active.push((next_index, task));
+                    next_index += 1;
+                }
+                active.retain_mut(|(index, task)| match Pin::new(task).poll(cx) {
+                    Poll::Pending => true,
+                    Poll::Ready(outcome) => {
+                        let verdict = match outcome {
+                            Ok(()) => "FULFILLED".to_owned(),
+                            Err(message) => format!("REJECTED error={message:?}"),
+                        };
+                        self.report(*index, &verdict, started);
+                        false
+                    }
+                });
+                // Tasks that settled may have registered more: poll those too.
+                if self.inner.queue.borrow().is_empty() {
+                    break;
+                }
+            }
+            if active.is_empty() {
+                return Poll::Ready(());
+            }
+            if Pin::new(&mut timer).poll(cx).is_ready() {
+                for (index, _) in active.drain(..) {
+                    self.report(index, "TIMED OUT", started);
+                }
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn report(&self, task: usize, verdict: &str, started: Instant) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "edgeware: deferred task {verdict} request_id={} task={task} after_response_end_ms={}",
+            self.inner.request_id,
+            started.elapsed().as_millis()
+        );
+    }
+}
+
+fn env_ms(name: &str) -> Option<Duration> {
+    crate::env(name)
+        .and_then(|value| value.trim().parse().ok())
+        .map(Duration::from_millis)
+}
+
+/// Waits for `duration` (`wasi:clocks/monotonic-clock.subscribe-duration`).
+pub async fn sleep(duration: Duration) {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    WaitFor::new(monotonic_clock::subscribe_duration(nanos)).await;
+}

@@ -1,0 +1,107 @@
+//! [`FetchEvent`] (`edge:fetch`) and [`sleep`] (`wasi:clocks`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use wit_bindgen::spawn_local;
+
+use super::bindings::edge::fetch::{fetch_event, wait_until};
+use super::bindings::wasi::clocks::monotonic_clock;
+use super::bindings::wit_future;
+use crate::core::deferred::{TaskTracker, run_after};
+
+/// The rejection the host sees for a deferred task that was dropped (for
+/// example because the instance is shutting down) before it settled.
+const DROPPED: &str = "deferred task dropped before it settled";
+
+/// The event of the request being handled, like Next.js's `NextFetchEvent`.
+///
+/// A cheap handle: clone it into deferred tasks to register more work from
+/// there ("late registrations") or to read the request id. Every method talks
+/// to the host only when called, so a component that never calls one does
+/// not import `edge:fetch` at all.
+#[derive(Clone, Debug)]
+pub struct FetchEvent {
+    tasks: TaskTracker,
+}
+
+impl FetchEvent {
+    pub(super) fn new() -> Self {
+        Self {
+            tasks: TaskTracker::default(),
+        }
+    }
+
+    /// Registers `task` as deferred work of this request
+    /// (`NextFetchEvent.waitUntil`).
+    ///
+    /// The response is sent without waiting for `task`; the host keeps the
+    /// instance alive until the task settles or the deferred deadline
+    /// passes, and reports its outcome: `Ok(())` fulfils, `Err(message)`
+    /// rejects. `?` works inside the task for any error that converts into
+    /// [`Error`](crate::Error). Where panics unwind, a panic rejects the task
+    /// with `"panicked: ..."`; inside a component a panic traps the instance,
+    /// which the host reports as a rejection too.
+    pub fn wait_until(&self, task: impl Future<Output = Result<(), String>> + 'static) {
+        let task = self.tasks.track(task);
+        let (outcome_tx, outcome_rx) = wit_future::new(|| Err(DROPPED.to_owned()));
+        wait_until::wait_until(outcome_rx);
+        spawn_local(async move {
+            let outcome = task.await;
+            // The host stops listening once the deadline has passed; then
+            // there is nobody left to tell.
+            let _ = outcome_tx.write(outcome).await;
+        });
+    }
+
+    /// Runs `f` after the response has been sent, as a deferred task.
+    pub fn after(&self, f: impl FnOnce() + 'static) {
+        self.wait_until(run_after(f));
+    }
+
+    /// The client's address (`ip:port`) as the host saw it, if known.
+    pub fn client_address(&self) -> Option<String> {
+        fetch_event::client_address()
+    }
+
+    /// The host's identifier for this request, also used in its logs.
+    pub fn request_id(&self) -> String {
+        fetch_event::request_id()
+    }
+
+    /// How long deferred tasks may run, counted from the moment the response
+    /// body has been fully sent.
+    pub fn deferred_deadline(&self) -> Duration {
+        Duration::from_millis(fetch_event::deferred_deadline_ms())
+    }
+
+    /// Time left before the host gives up on this request's response, if it
+    /// sets such a limit.
+    pub fn request_deadline(&self) -> Option<Duration> {
+        fetch_event::request_deadline_ms().map(Duration::from_millis)
+    }
+
+    /// Asks the host to forward the original request to the next handler if
+    /// this middleware fails (returns an error or traps) before responding,
+    /// like Cloudflare's `passThroughOnException()`.
+    pub fn pass_through_on_exception(&self) {
+        fetch_event::pass_through_on_exception();
+    }
+
+    /// How many deferred tasks this component registered for the request so
+    /// far (through this handle or any clone of it).
+    pub fn registered_tasks(&self) -> usize {
+        self.tasks.registered()
+    }
+
+    /// How many of the registered deferred tasks have not settled yet.
+    pub fn pending_tasks(&self) -> usize {
+        self.tasks.pending()
+    }
+}
+
+/// Waits for `duration` (`wasi:clocks/monotonic-clock.wait-for`).
+pub async fn sleep(duration: Duration) {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    monotonic_clock::wait_for(nanos).await;
+}

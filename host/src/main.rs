@@ -1,0 +1,221 @@
+//! `edge-host`: serves a WASI 0.3 HTTP middleware component and settles the
+//! tasks it registers through `edge:fetch/wait-until` after each response.
+
+mod bindings;
+mod body;
+mod check;
+mod config;
+mod deferred;
+mod fetch_event;
+mod lifecycle;
+mod metrics;
+mod next_hop;
+mod outbound;
+mod post_return;
+mod replay;
+mod request;
+mod runtime;
+mod server;
+mod state;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use config::{LogFormat, ServeArgs, Settings};
+use runtime::{Runtime, Shared};
+use server::Front;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use wasmtime::Engine;
+
+/// Serve WASI 0.3 HTTP middleware components with Next.js-style `waitUntil`:
+/// deferred tasks settle after the response has been sent.
+#[derive(Parser)]
+#[command(name = "edge-host", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a component over HTTP. SIGTERM/SIGINT drain gracefully (a second
+    /// one exits at once); SIGHUP reloads the component files.
+    Serve(ServeArgs),
+    /// Report which hosts can run a component, what each lacks, and the
+    /// command that fixes it; exits 1 if `--target` cannot run it, 2 if the
+    /// file is not a component.
+    Check(check::CheckArgs),
+}
+
+/// Exit code for bad configuration or a component that cannot be served.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Check(args) => {
+            return match check::run(&args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("edge-host check: {error:#}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            };
+        }
+    };
+    let settings = match Settings::resolve(args) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("edge-host: error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("edge-host: error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("edge-host: error: {error:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
+
+/// Starts everything; returns when a shutdown signal has been handled and
+/// the drain is over. Errors are start-up errors.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let engine = runtime::engine(&settings).map_err(anyhow::Error::from)?;
+    let shared = Shared::new();
+    let runtime = Runtime::load(&engine, &settings, shared.clone())?;
+    let front = Arc::new(Front::new(runtime, &settings));
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    if let Some(admin_addr) = settings.admin_addr {
+        let admin = tokio::net::TcpListener::bind(admin_addr)
+            .await
+            .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+        let admin_addr = admin.local_addr()?;
+        tracing::info!(%admin_addr, "admin server: /metrics, /healthz");
+        println!("edge-host admin on http://{admin_addr}/");
+        tokio::spawn(server::admin(admin, shared.metrics.clone()));
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    println!("edge-host listening on http://{addr}/");
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(reload_on_hangup(
+        signal(SignalKind::hangup())?,
+        engine,
+        settings.clone(),
+        shared.clone(),
+        front.clone(),
+    ));
+    let first_signal = async {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    server::serve(listener, front.clone(), &settings, first_signal).await;
+
+    let draining = front.drain.len();
+    tracing::info!(stores = draining, grace = ?settings.shutdown_grace, "draining deferred work");
+    let drain = front.drain.clone();
+    let forced = async {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        let abandoned = drain.abandon();
+        tracing::warn!(
+            stores = abandoned,
+            "second signal: exiting now; pending tasks reported TIMED OUT"
+        );
+        log_totals(&shared);
+        std::process::exit(1);
+    };
+    tokio::select! {
+        abandoned = front.drain.wait(settings.shutdown_grace) => {
+            if abandoned > 0 {
+                tracing::warn!(stores = abandoned, "grace period over; pending tasks reported TIMED OUT");
+            }
+        }
+        () = forced => {}
+    }
+    log_totals(&shared);
+    Ok(())
+}
+
+/// The last line before exit: what happened to every deferred task.
+fn log_totals(shared: &Shared) {
+    let c = shared.metrics.deferred();
+    tracing::info!(
+        registered = c.registered,
+        fulfilled = c.fulfilled,
+        rejected = c.rejected,
+        timed_out = c.timed_out,
+        in_flight = c.in_flight,
+        "stopped: deferred task totals"
+    );
+}
+
+/// On each SIGHUP, loads the component files again; new requests go to the
+/// new version, in-flight ones finish on the old. A version that fails to
+/// load is logged and the old one keeps serving.
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    engine: Engine,
+    settings: Settings,
+    shared: Arc<Shared>,
+    front: Arc<Front>,
+) {
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading {}", settings.component.display());
+        let (engine, settings_for_load, shared_for_load) =
+            (engine.clone(), settings.clone(), shared.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            Runtime::load(&engine, &settings_for_load, shared_for_load)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(runtime)) => {
+                front.replace(runtime);
+                shared.metrics.reloaded();
+                tracing::info!("reloaded: new requests use the new version");
+            }
+            Ok(Err(error)) => tracing::error!(
+                error = format!("{error:#}"),
+                "reload failed; the previous version keeps serving"
+            ),
+            Err(error) => tracing::error!(%error, "reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Prometheus metrics, in the text exposition format, for the admin server's
+//! `/metrics`.
+//!
+//! Deferred-task counters live under one lock, so every scrape satisfies
+//! `registered = fulfilled + rejected + timed_out + in_flight` exactly; the
+//! in-flight gauge is kept by its own increments and decrements, so the sum is
+//! a real check on the bookkeeping, not a definition.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the histogram buckets.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A cumulative histogram of durations.
+#[derive(Default)]
+struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, value: Duration) {
+        let seconds = value.as_secs_f64();
+        if let Some(index) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.counts[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Deferred-task counts, updated together.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeferredCounts {
+    /// Tasks the guests registered.
+    pub registered: u64,
+    /// Tasks that resolved `ok`.
+    pub fulfilled: u64,
+    /// Tasks that resolved `err`, were dropped, or died with their instance.
+    pub rejected: u64,
+    /// Tasks still pending at the deferred deadline (or at shutdown).
+    pub timed_out: u64,
+    /// Registered and not yet settled.
+    pub in_flight: u64,
+    /// Registrations refused because `max_parked_tasks` was reached (these
+    /// are also counted as registered and rejected).
+    pub refused: u64,
+}
+
+/// Every metric of the host.
+pub struct Metrics {
+    /// Indexed by status code - 100.
+    responses: Box<[AtomicU64]>,
+    latency: Histogram,
+    deferred: Mutex<DeferredCounts>,
+    settled_after_response: Histogram,
+    instances_alive: AtomicI64,
+    requests_refused: AtomicU64,
+    reloads: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            responses: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            latency: Histogram::default(),
+            deferred: Mutex::default(),
+            settled_after_response: Histogram::default(),
+            instances_alive: AtomicI64::new(0),
+            requests_refused: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a response with `status`, `latency` after its request arrived.
+    pub fn response(&self, status: u16, latency: Duration) {
+        if let Some(counter) = self.responses.get(usize::from(status).wrapping_sub(100)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency.observe(latency);
+    }
+
+    /// Counts a request refused with 503 by the concurrency or parked-task cap.
+    pub fn request_refused(&self) {
+        self.requests_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a successful component reload.
+    pub fn reloaded(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An instance (store) was created; the returned guard counts it alive
+    /// until dropped.
+    pub fn instance_alive(self: &std::sync::Arc<Self>) -> InstanceGuard {
+        self.instances_alive.fetch_add(1, Ordering::Relaxed);
+        InstanceGuard(self.clone())
+    }
+
+    /// A deferred task was registered.
+    pub fn task_registered(&self) {
+        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        counts.registered += 1;
+        counts.in_flight += 1;
+    }
+
+    /// A registration was refused: it counts as registered and rejected.
+    pub fn task_refused(&self) {
+        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        counts.registered += 1;
+        counts.rejected += 1;
+        counts.refused += 1;
+    }
+
+    /// A registered task settled; `after_response` is how long after the
+    /// response end (zero if it settled before).
+    pub fn task_settled(&self, outcome: &crate::deferred::Outcome, after_response: Duration) {
+        use crate::deferred::Outcome;
+        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Outcome::Fulfilled => counts.fulfilled += 1,
+            Outcome::Rejected(_) => counts.rejected += 1,
+            Outcome::TimedOut => counts.timed_out += 1,
+        }
+        counts.in_flight = counts.in_flight.saturating_sub(1);
+        drop(counts);
+        self.settled_after_response.observe(after_response);
+    }
+
+    /// A consistent snapshot of the deferred-task counts.
+    pub fn deferred(&self) -> DeferredCounts {
+        *self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP edge_http_responses_total Responses sent, by status code.\n\
+             # TYPE edge_http_responses_total counter"
+        );
+        for (index, counter) in self.responses.iter().enumerate() {
+            let count = counter.load(Ordering::Relaxed);
+            if count > 0 {
+                let status = index + 100;
+                let _ = writeln!(
+                    out,
+                    "edge_http_responses_total{{status=\"{status}\"}} {count}"
+                );
+            }
+        }
+        self.latency.render(
+            &mut out,
+            "edge_http_response_latency_seconds",
+            "Time from request arrival to response head.",
+        );
+        let counts = self.deferred();
+        for (name, help, kind, value) in [
+            (
+                "registered",
+                "Deferred tasks registered.",
+                "counter",
+                counts.registered,
+            ),
+            (
+                "fulfilled",
+                "Deferred tasks that resolved ok.",
+                "counter",
+                counts.fulfilled,
+            ),
+            (
+                "rejected",
+                "Deferred tasks that resolved err, were dropped or died with their instance.",
+                "counter",
+                counts.rejected,
+            ),
+            (
+                "timed_out",
+                "Deferred tasks pending at their deadline or at shutdown.",
+                "counter",
+                counts.timed_out,
+            ),
+            (
+                "refused",
+                "Registrations refused at the parked-task limit (also counted rejected).",
+                "counter",
+                counts.refused,
+            ),
+            (
+                "in_flight",
+                "Deferred tasks registered and not yet settled.",
+                "gauge",
+                counts.in_flight,
+            ),
+        ] {
+            let suffix = if kind == "counter" { "_total" } else { "" };
+            let metric = format!("edge_deferred_tasks_{name}{suffix}");
+            let _ = writeln!(
+                out,
+                "# HELP {metric} {help}\n# TYPE {metric} {kind}\n{metric} {value}"
+            );
+        }
+        self.settled_after_response.render(
+            &mut out,
+            "edge_deferred_settle_after_response_seconds",
+            "Time from the response end to a deferred task's settlement.",
+        );
+        for (metric, help, kind, value) in [
+            (
+                "edge_instances_alive",
+                "Guest instances (stores) alive.",
+                "gauge",
+                self.instances_alive.load(Ordering::Relaxed),
+            ),
+            (
+                "edge_requests_refused_total",
+                "Requests answered 503 at the concurrency or parked-task cap.",
+                "counter",
+                self.requests_refused.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "edge_component_reloads_total",
+                "Successful component reloads.",
+                "counter",
+                self.reloads.load(Ordering::Relaxed) as i64,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {metric} {help}\n# TYPE {metric} {kind}\n{metric} {value}"
+            );
+        }
+        out
+    }
+}
+
+/// Counts one instance alive while it exists.
+pub struct InstanceGuard(std::sync::Arc<Metrics>);
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        self.0.instances_alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deferred::Outcome;
+
+    #[test]
+    fn deferred_counts_add_up() {
+        let metrics = Metrics::default();
+        for _ in 0..4 {
+            metrics.task_registered();
+        }
+        metrics.task_refused();
+        metrics.task_settled(&Outcome::Fulfilled, Duration::from_millis(3));
+        metrics.task_settled(&Outcome::Rejected("x".into()), Duration::ZERO);
+        metrics.task_settled(&Outcome::TimedOut, Duration::from_secs(1));
+        let c = metrics.deferred();
+        assert_eq!(
+            c.registered,
+            c.fulfilled + c.rejected + c.timed_out + c.in_flight
+        );
+        assert_eq!((c.registered, c.in_flight, c.refused), (5, 1, 1));
+        let text = metrics.render();
+        assert!(
+            text.contains("edge_deferred_tasks_registered_total 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_deferred_settle_after_response_seconds_count 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn responses_are_counted_by_status() {
+        let metrics = Metrics::default();
+        metrics.response(200, Duration::from_millis(2));
+        metrics.response(200, Duration::from_millis(20));
+        metrics.response(503, Duration::ZERO);
+        let text = metrics.render();
+        assert!(
+            text.contains("edge_http_responses_total{status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_http_responses_total{status=\"503\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_http_response_latency_seconds_bucket{le=\"0.0025\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_http_response_latency_seconds_count 3"),
+            "{text}"
+        );
+    }
+}

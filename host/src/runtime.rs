@@ -1,0 +1,402 @@
+//! The engine (built once) and a loaded component version (built at start and
+//! again on each reload), and the per-request store built from them.
+
+use crate::bindings::{Middleware, MiddlewarePre};
+use crate::config::Settings;
+use crate::deferred::DeferredTasks;
+use crate::fetch_event::EventInfo;
+use crate::metrics::Metrics;
+use crate::next_hop::{NextHop, Upstream};
+use crate::outbound::OutboundPolicy;
+use crate::request::Serve;
+use crate::state::{Edge, RequestState};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wasmtime::component::{Component, Linker};
+use wasmtime::error::Context as _;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    UpdateDeadline, bail,
+};
+
+/// The import that makes a component a middleware: its next hop.
+const HANDLER_IMPORT: &str = "wasi:http/handler@0.3.0";
+
+/// How often the engine's epoch advances: a guest that computes without
+/// pause yields to the scheduler this often, so deadlines and other requests
+/// are never starved by it.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: WASI 0.3 async, epoch interruption, and (by default)
+/// the pooling allocator sized from the settings. Starts the epoch ticker.
+pub fn engine(settings: &Settings) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    if settings.pooling {
+        let slots = settings.pool_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        // A store holds the served component and, with --origin, the origin.
+        pool.total_component_instances(slots * 2)
+            .total_core_instances(slots * 16)
+            .total_memories(slots * 4)
+            .total_tables(slots * 8)
+            .total_stacks(slots * 4)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_memory_size(settings.max_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    let engine = Engine::new(&config)?;
+    let ticking = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
+}
+
+/// What every component version shares: metrics and request ids.
+pub struct Shared {
+    /// The host's metrics.
+    pub metrics: Arc<Metrics>,
+    request_ids: RequestIds,
+}
+
+impl Shared {
+    /// Fresh metrics and a fresh request-id sequence.
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            metrics: Arc::default(),
+            request_ids: RequestIds::new(),
+        })
+    }
+}
+
+/// One loaded version of the served component (and its origin): what serves
+/// requests until the next reload, and the in-flight ones after it.
+pub struct Runtime {
+    engine: Engine,
+    middleware: MiddlewarePre<RequestState>,
+    origin: Option<MiddlewarePre<RequestState>>,
+    upstream: Option<Arc<Upstream>>,
+    outbound: OutboundPolicy,
+    env: Vec<(String, String)>,
+    max_memory_bytes: usize,
+    max_parked_tasks: usize,
+    /// How long deferred tasks may run after the response end.
+    pub deferred_timeout: Duration,
+    /// How long the handler may take to produce a response.
+    pub request_timeout: Duration,
+    /// No served component imports `edge:fetch/wait-until`: after the
+    /// response, wait for the guest's own tasks (see `post_return`).
+    pub waits_for_guest_tasks: bool,
+    /// Metrics and request ids, shared across versions.
+    pub shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) the component(s) and checks that
+    /// the next hop they need is configured.
+    pub fn load(
+        engine: &Engine,
+        settings: &Settings,
+        shared: Arc<Shared>,
+    ) -> wasmtime::Result<Self> {
+        let linker = linker(engine)?;
+        let cache = settings.cache_dir.as_deref();
+        let (middleware, is_middleware) = load(engine, &linker, &settings.component, cache)?;
+        let origin = match &settings.origin {
+            Some(path) => {
+                let (origin, origin_is_middleware) = load(engine, &linker, path, cache)?;
+                if origin_is_middleware {
+                    bail!(
+                        "{}: an origin must not import {HANDLER_IMPORT} (it is a middleware; \
+                         compose it into the served component instead)",
+                        path.display()
+                    );
+                }
+                Some(origin)
+            }
+            None => None,
+        };
+        let upstream = settings
+            .upstream
+            .as_deref()
+            .map(Upstream::parse)
+            .transpose()?
+            .map(Arc::new);
+        match (is_middleware, origin.is_some(), upstream.is_some()) {
+            (true, false, false) => bail!(
+                "{}: this component imports {HANDLER_IMPORT} (it is a middleware): give its next \
+                 hop with --upstream <url> or --origin <component.wasm>",
+                settings.component.display()
+            ),
+            (false, true, _) | (false, _, true) => tracing::warn!(
+                "the component does not import {HANDLER_IMPORT}: --upstream/--origin is unused"
+            ),
+            _ => {}
+        }
+        let upstream_authority = upstream.as_ref().map(|u| u.authority().to_string());
+        let outbound = OutboundPolicy::new(
+            settings
+                .outbound_allow
+                .iter()
+                .map(String::as_str)
+                .chain(upstream_authority.as_deref()),
+        )?;
+        let waits_for_guest_tasks = std::iter::once(&middleware)
+            .chain(&origin)
+            .all(|pre| !crate::post_return::imports_wait_until(pre.instance_pre().component()));
+        Ok(Self {
+            engine: engine.clone(),
+            waits_for_guest_tasks,
+            middleware,
+            origin,
+            upstream,
+            outbound,
+            env: settings.env.clone(),
+            max_memory_bytes: settings.max_memory_bytes,
+            max_parked_tasks: settings.max_parked_tasks,
+            deferred_timeout: settings.deferred_timeout,
+            request_timeout: settings.request_timeout,
+            shared,
+        })
+    }
+
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// A fresh id for the next request.
+    pub fn next_request_id(&self) -> Arc<str> {
+        self.shared.request_ids.next()
+    }
+
+    /// Whether the host holds as many parked deferred tasks as it may.
+    pub fn parked_tasks_full(&self) -> bool {
+        self.metrics().deferred().in_flight >= self.max_parked_tasks as u64
+    }
+
+    /// Where `pass-through-on-exception` sends a request.
+    pub fn pass_through_target(&self) -> PassThrough {
+        match (&self.upstream, &self.origin) {
+            (Some(upstream), _) => PassThrough::Upstream(upstream.clone()),
+            (None, Some(_)) => PassThrough::Origin,
+            (None, None) => PassThrough::Unavailable,
+        }
+    }
+
+    /// A task set for a new request, capped by `max_parked_tasks`.
+    pub fn deferred_tasks(&self, request_id: Arc<str>) -> DeferredTasks {
+        DeferredTasks::new(request_id, self.metrics().clone(), self.max_parked_tasks)
+    }
+
+    /// Creates the store for one request and instantiates in it what
+    /// `serve` names: the served component (with the origin, if any, as its
+    /// next hop), or the origin alone.
+    pub async fn instantiate(
+        &self,
+        serve: Serve,
+        request_id: Arc<str>,
+        client_address: Option<SocketAddr>,
+        deferred: DeferredTasks,
+    ) -> wasmtime::Result<(Store<RequestState>, Middleware)> {
+        let wasi = wasmtime_wasi::WasiCtx::builder()
+            .envs(&self.env)
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
+        let event = EventInfo {
+            request_id,
+            client_address,
+            deferred_deadline: self.deferred_timeout,
+            request_deadline: Instant::now() + self.request_timeout,
+            pass_through_on_exception: false,
+        };
+        let next = match &self.upstream {
+            Some(upstream) => NextHop::Upstream(upstream.clone()),
+            None => NextHop::Unset,
+        };
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.max_memory_bytes)
+            .table_elements(1 << 20)
+            .instances(64)
+            .memories(16)
+            .tables(32)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = RequestState::new(
+            wasi,
+            self.outbound.clone(),
+            limits,
+            event,
+            deferred,
+            next,
+            self.metrics().instance_alive(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Compute-bound guests yield every tick; the request's deadlines are
+        // enforced by the driver, which then drops the store.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        let origin = match &self.origin {
+            Some(origin) => Some(
+                origin
+                    .instantiate_async(&mut store)
+                    .await
+                    .context("failed to instantiate the origin component")?,
+            ),
+            None => None,
+        };
+        let guest = match (serve, origin) {
+            (Serve::Origin, Some(origin)) => origin,
+            (Serve::Origin, None) => bail!("there is no origin component to serve"),
+            (Serve::Component, origin) => {
+                if let Some(origin) = origin {
+                    store.data_mut().next = NextHop::Origin(Arc::new(origin));
+                }
+                self.middleware
+                    .instantiate_async(&mut store)
+                    .await
+                    .context("failed to instantiate the component")?
+            }
+        };
+        Ok((store, guest))
+    }
+}
+
+/// Where `pass-through-on-exception` sends the original request.
+pub enum PassThrough {
+    /// To the upstream server, directly.
+    Upstream(Arc<Upstream>),
+    /// To the origin component, in a fresh store.
+    Origin,
+    /// Nowhere: the served component is a complete service.
+    Unavailable,
+}
+
+/// The linker every component is instantiated with: WASI 0.2 (for std
+/// guests' `wasi:cli/environment` and friends), WASI 0.3, `wasi:http@0.3.0`,
+/// our `edge:fetch` interfaces and the next-hop `handler`.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    use crate::bindings::edge::fetch::{fetch_event, wait_until};
+    use crate::bindings::wasi::http::handler;
+    wait_until::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
+    fetch_event::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
+    handler::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// Compiles a component (or loads it from `cache`), pre-instantiates it,
+/// and says whether it imports a next-hop `handler`.
+fn load(
+    engine: &Engine,
+    linker: &Linker<RequestState>,
+    path: &Path,
+    cache: Option<&Path>,
+) -> wasmtime::Result<(MiddlewarePre<RequestState>, bool)> {
+    let started = Instant::now();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (component, cached) = compile(engine, &bytes, cache)
+        .with_context(|| format!("{}: not a loadable WebAssembly component", path.display()))?;
+    let imports_handler = component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name == HANDLER_IMPORT);
+    let pre = linker
+        .instantiate_pre(&component)
+        .with_context(|| format!("{}: cannot link its imports", path.display()))?;
+    let pre = MiddlewarePre::new(pre).with_context(|| {
+        format!(
+            "{}: does not export wasi:http/handler@0.3.0 (not a WASI 0.3 HTTP component)",
+            path.display()
+        )
+    })?;
+    tracing::info!(
+        component = %path.display(),
+        load_ms = started.elapsed().as_millis() as u64,
+        from_cache = cached,
+        middleware = imports_handler,
+        "component ready"
+    );
+    Ok((pre, imports_handler))
+}
+
+/// Compiles `bytes`, or loads the result of an earlier compilation from the
+/// cache directory. The cache key covers the bytes and the engine settings
+/// that affect code generation.
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cache: Option<&Path>,
+) -> wasmtime::Result<(Component, bool)> {
+    let Some(dir) = cache else {
+        return Ok((Component::new(engine, bytes)?, false));
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let file: PathBuf = dir.join(format!("{:016x}.cwasm", hasher.finish()));
+    if file.exists() {
+        // SAFETY: the cache directory belongs to the operator, and only this
+        // host writes `.cwasm` files into it, from `Component::serialize`.
+        match unsafe { Component::deserialize_file(engine, &file) } {
+            Ok(component) => return Ok((component, true)),
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "ignoring unusable cache entry")
+            }
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let temp = file.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temp, component.serialize().map_err(std::io::Error::other)?)?;
+        std::fs::rename(&temp, &file)
+    });
+    if let Err(error) = written {
+        tracing::warn!(dir = %dir.display(), %error, "cannot write the compile cache");
+    }
+    Ok((component, false))
+}
+
+/// Request ids: a per-process prefix and a counter, so ids stay unique
+/// across restarts in the same logs.
+struct RequestIds {
+    prefix: u32,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+            .unwrap_or_default();
+        Self {
+            prefix: nanos ^ std::process::id().rotate_left(16),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> Arc<str> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{:08x}-{n}", self.prefix).into()
+    }
+}

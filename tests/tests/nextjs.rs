@@ -1,0 +1,340 @@
+//! The Next.js middleware contract end to end: real `edge-host`, the
+//! `next-fixture`, `auth-middleware` and `first-middleware` components in
+//! front of the demo origin (which echoes the request it got), real HTTP.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use edgeware_tests::{Host, Reply, Sink, component, get, root, session_token};
+
+const SECOND: Duration = Duration::from_secs(1);
+const SECRET: &str = "test-secret-0123456789";
+
+fn path(name: &str) -> String {
+    component(name).to_str().unwrap().to_string()
+}
+
+/// Serves `middleware` in front of the demo origin; the guests may call
+/// the `allowed` sinks (outbound HTTP is denied by default).
+fn serve(middleware: &str, env: &[String], allowed: &[&Sink]) -> Host {
+    let (middleware, origin) = (path(middleware), path("demo-origin"));
+    let mut args = vec![middleware.as_str(), "--origin", origin.as_str()];
+    for pair in env {
+        args.extend(["--env", pair.as_str()]);
+    }
+    for sink in allowed {
+        args.extend(["--allow-outbound", sink.authority()]);
+    }
+    Host::start(&args)
+}
+
+fn request_id(reply: &Reply) -> String {
+    reply
+        .header("x-request-id")
+        .expect("x-request-id")
+        .to_string()
+}
+
+fn assert_no_internal_headers(reply: &Reply) {
+    assert!(
+        !reply
+            .headers
+            .iter()
+            .any(|(n, _)| n.starts_with("x-middleware-")),
+        "{:?}",
+        reply.headers
+    );
+}
+
+/// The echo of the demo origin, as JSON text.
+fn echo(host: &Host, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut all = vec![("accept", "application/json")];
+    all.extend_from_slice(headers);
+    get(&host.url(path), &all)
+}
+
+/// The value the origin received for header `name`, from its JSON echo.
+fn origin_saw(reply: &Reply, name: &str) -> Vec<String> {
+    let needle = format!("\"name\": \"{name}\",");
+    reply
+        .body
+        .lines()
+        .zip(reply.body.lines().skip(1))
+        .filter(|(line, _)| line.trim() == needle)
+        .map(|(_, value)| {
+            let value = value.trim().trim_start_matches("\"value\": \"");
+            value.trim_end_matches('"').to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_chain_path_settles_its_deferred_tasks() {
+    let upstream = Sink::answering(200, "proxied");
+    let host = serve("next-fixture", &[], &[&upstream]);
+    let external = format!("/?do=external&url={}/ext", upstream.url);
+    let cases: [(&str, u16, &str); 8] = [
+        ("/echo.json?do=next", 200, "FULFILLED"),
+        ("/echo.json?do=override", 200, "FULFILLED"),
+        ("/echo.json?do=rewrite", 200, "FULFILLED"),
+        (&external, 200, "FULFILLED"),
+        ("/?do=redirect", 307, "FULFILLED"),
+        ("/?do=json", 200, "FULFILLED"),
+        ("/?do=error", 500, "FULFILLED"),
+        ("/?do=panic", 500, "REJECTED"),
+    ];
+    for (path, status, settled) in cases {
+        let reply = echo(&host, path, &[("x-drop", "1")]);
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+        assert_no_internal_headers(&reply);
+        let id = request_id(&reply);
+        // Both middlewares of the chain registered one task each.
+        host.log.wait_for(&[settled, &id], 2, 10 * SECOND);
+        match path {
+            "/echo.json?do=next" => {
+                assert_eq!(reply.header("x-chain"), Some("1"));
+                assert_eq!(origin_saw(&reply, "x-drop"), ["1"]);
+            }
+            "/echo.json?do=override" => {
+                assert_eq!(origin_saw(&reply, "x-injected"), ["yes"]);
+                assert!(origin_saw(&reply, "x-drop").is_empty(), "{}", reply.body);
+                assert_eq!(
+                    reply.header("x-injected"),
+                    None,
+                    "overrides never reach the client"
+                );
+                assert_eq!(reply.header("x-chain"), Some("1"));
+            }
+            "/echo.json?do=rewrite" => {
+                assert!(
+                    reply.body.contains("\"path\": \"/rewritten\""),
+                    "{}",
+                    reply.body
+                );
+                assert!(reply.body.contains("from=fixture"), "{}", reply.body);
+            }
+            "/?do=redirect" => assert_eq!(reply.header("location"), Some("/elsewhere")),
+            "/?do=json" => assert_eq!(reply.body, r#"{"from":"fixture"}"#),
+            "/?do=error" | "/?do=panic" => assert!(reply.body.contains(&id), "{}", reply.body),
+            _ => {
+                assert_eq!(reply.body, "proxied");
+                assert_eq!(
+                    upstream.wait_for(1, 5 * SECOND)[0].request_line,
+                    "GET /ext HTTP/1.1"
+                );
+            }
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct Auth {
+    host: Host,
+    telemetry: Sink,
+    sync: Sink,
+}
+
+fn auth() -> Auth {
+    let (telemetry, sync) = (Sink::start(), Sink::start());
+    let env = [
+        format!("AUTH_SECRET={SECRET}"),
+        format!("TELEMETRY_URL={}/telemetry", telemetry.url),
+        format!("SESSION_SYNC_URL={}/sync", sync.url),
+    ];
+    Auth {
+        host: serve("auth-middleware", &env, &[&telemetry, &sync]),
+        telemetry,
+        sync,
+    }
+}
+
+#[test]
+fn signed_out_redirect_returns_early_and_still_sends_telemetry() {
+    let auth = auth();
+    let reply = get(&auth.host.url("/dashboard/settings?tab=1"), &[]);
+    assert_eq!(reply.status, 307, "{}", reply.body);
+    assert_eq!(
+        reply.header("location"),
+        Some("/sign-in?redirect_url=%2Fdashboard%2Fsettings%3Ftab%3D1")
+    );
+    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    let id = request_id(&reply);
+    let posted = auth.telemetry.wait_for(1, 10 * SECOND);
+    assert_eq!(posted[0].request_line, "POST /telemetry HTTP/1.1");
+    assert!(
+        posted[0].body.contains("\"reason\":\"missing\""),
+        "{}",
+        posted[0].body
+    );
+    assert!(posted[0].body.contains(&id), "{}", posted[0].body);
+    auth.host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
+    assert!(auth.sync.received().is_empty());
+}
+
+#[test]
+fn valid_session_reaches_the_origin_with_identity_headers_only() {
+    let auth = auth();
+    let cookie = format!(
+        "__session={}; theme=dark",
+        session_token("user_1", "sess_1", now() + 3600, SECRET)
+    );
+    let reply = echo(
+        &auth.host,
+        "/dashboard",
+        &[("cookie", &cookie), ("x-user-id", "admin")],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        origin_saw(&reply, "x-user-id"),
+        ["user_1"],
+        "a client-sent x-user-id is replaced"
+    );
+    assert_eq!(origin_saw(&reply, "x-session-id"), ["sess_1"]);
+    assert_eq!(reply.header("x-user-id"), None);
+    assert_eq!(
+        reply.header("set-cookie"),
+        None,
+        "far from expiry: no refresh"
+    );
+    assert_no_internal_headers(&reply);
+    let id = request_id(&reply);
+    let synced = auth.sync.wait_for(1, 10 * SECOND);
+    assert!(
+        synced[0].body.contains("\"userId\":\"user_1\""),
+        "{}",
+        synced[0].body
+    );
+    assert!(synced[0].body.contains(&id), "{}", synced[0].body);
+    auth.host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
+}
+
+#[test]
+fn session_near_expiry_is_refreshed_for_client_and_origin() {
+    let auth = auth();
+    let old = session_token("user_2", "sess_2", now() + 60, SECRET);
+    let reply = echo(
+        &auth.host,
+        "/account",
+        &[("cookie", &format!("__session={old}"))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let set = reply.header("set-cookie").expect("a refreshed cookie");
+    assert!(set.starts_with("__session=user_2.sess_2."), "{set}");
+    assert!(
+        set.contains("Max-Age=3600") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let fresh = set.split(';').next().unwrap();
+    assert_eq!(
+        origin_saw(&reply, "cookie"),
+        [fresh],
+        "the origin sees the new cookie"
+    );
+}
+
+#[test]
+fn invalid_or_expired_sessions_are_redirected() {
+    let auth = auth();
+    let forged = session_token("user_1", "sess_1", now() + 3600, "wrong-secret");
+    let expired = session_token("user_1", "sess_1", now() - 1, SECRET);
+    let mut tampered = session_token("user_1", "sess_1", now() + 3600, SECRET);
+    tampered = tampered.replacen("user_1", "admin1", 1);
+    for value in [
+        forged,
+        expired,
+        tampered,
+        "garbage".into(),
+        "a.b.c.zz".into(),
+    ] {
+        let reply = get(
+            &auth.host.url("/dashboard"),
+            &[("cookie", &format!("__session={value}"))],
+        );
+        assert_eq!(reply.status, 307, "{value}: {}", reply.body);
+    }
+    auth.telemetry.wait_for(5, 10 * SECOND);
+}
+
+#[test]
+fn path_tricks_do_not_bypass_auth() {
+    let auth = auth();
+    for tricky in [
+        "/%64ashboard",
+        "/static/%2e%2e/dashboard",
+        "/static/..%2fdashboard",
+        "/static%2f..%2fdashboard",
+        "/Dashboard",
+        "/dashboard/",
+        "/sign-in/x",
+    ] {
+        let reply = get(&auth.host.url(tricky), &[]);
+        assert_eq!(
+            reply.status, 307,
+            "{tricky} must be checked: {}",
+            reply.body
+        );
+    }
+    let reply = get(&auth.host.url("//dashboard?x=1"), &[]);
+    assert_eq!(reply.status, 308);
+    assert_eq!(reply.header("location"), Some("/dashboard?x=1"));
+    for public in ["/", "/sign-in", "/static/app.css", "/favicon.ico"] {
+        let reply = get(&auth.host.url(public), &[]);
+        assert_eq!(reply.status, 200, "{public} is public: {}", reply.body);
+    }
+}
+
+#[test]
+fn spoofed_internal_headers_change_nothing() {
+    let auth = auth();
+    let spoofed = [
+        (
+            "x-middleware-subrequest",
+            "middleware:middleware:middleware:middleware:middleware",
+        ),
+        ("x-middleware-override-headers", "x-user-id"),
+        ("x-middleware-request-x-user-id", "admin"),
+        ("x-middleware-next", "1"),
+        ("x-middleware-rewrite", "/sign-in"),
+    ];
+    let reply = get(&auth.host.url("/dashboard"), &spoofed);
+    assert_eq!(reply.status, 307, "{}", reply.body);
+    let reply = echo(&auth.host, "/", &spoofed);
+    assert_eq!(reply.status, 200);
+    assert!(!reply.body.contains("x-middleware"), "{}", reply.body);
+    assert!(!reply.body.contains("admin"), "{}", reply.body);
+}
+
+#[test]
+fn first_middleware_from_the_readme_works_and_is_in_the_readme() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let source =
+        std::fs::read_to_string(root().join("guest/components/first-middleware/src/lib.rs"))
+            .unwrap();
+    assert!(
+        readme.contains(&source),
+        "README must show first-middleware/src/lib.rs verbatim"
+    );
+    assert!(source.lines().count() < 30);
+
+    let host = serve("first-middleware", &[], &[]);
+    let reply = get(&host.url("/admin/panel"), &[]);
+    assert_eq!(reply.status, 307);
+    assert!(
+        reply.header("location").unwrap().ends_with("/"),
+        "{:?}",
+        reply.header("location")
+    );
+    let id = request_id(&reply);
+    host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
+
+    let reply = echo(&host, "/admin/panel", &[("cookie", "role=admin")]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-guarded"), Some("1"));
+    assert_eq!(origin_saw(&reply, "x-role"), ["admin"]);
+    assert_eq!(get(&host.url("/public"), &[]).status, 200);
+}

