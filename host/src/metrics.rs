@@ -11,39 +11,53 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the histogram buckets.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Upper bounds (seconds) of the buckets of request-scale durations.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Upper bounds (seconds) of the buckets of instantiation times.
+const INSTANTIATION_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 ];
 
 /// A cumulative histogram of durations.
-#[derive(Default)]
 struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
     count: AtomicU64,
-    sum_micros: AtomicU64,
+    sum_nanos: AtomicU64,
 }
 
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
     fn observe(&self, value: Duration) {
         let seconds = value.as_secs_f64();
-        if let Some(index) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+        if let Some(index) = self.bounds.iter().position(|bound| seconds <= *bound) {
             self.counts[index].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(value.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
             cumulative += count.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let count = self.count.load(Ordering::Relaxed);
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
     }
@@ -74,6 +88,7 @@ pub struct Metrics {
     latency: Histogram,
     deferred: Mutex<DeferredCounts>,
     settled_after_response: Histogram,
+    instantiation: Histogram,
     instances_alive: AtomicI64,
     requests_refused: AtomicU64,
     reloads: AtomicU64,
@@ -83,9 +98,10 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             responses: (100..600).map(|_| AtomicU64::new(0)).collect(),
-            latency: Histogram::default(),
+            latency: Histogram::new(BUCKETS),
             deferred: Mutex::default(),
-            settled_after_response: Histogram::default(),
+            settled_after_response: Histogram::new(BUCKETS),
+            instantiation: Histogram::new(INSTANTIATION_BUCKETS),
             instances_alive: AtomicI64::new(0),
             requests_refused: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
@@ -100,6 +116,12 @@ impl Metrics {
             counter.fetch_add(1, Ordering::Relaxed);
         }
         self.latency.observe(latency);
+    }
+
+    /// Records how long creating a request's store and instantiating its
+    /// component(s) took.
+    pub fn instantiated(&self, took: Duration) {
+        self.instantiation.observe(took);
     }
 
     /// Counts a request refused with 503 by the concurrency or parked-task cap.
@@ -228,6 +250,11 @@ impl Metrics {
             "edge_deferred_settle_after_response_seconds",
             "Time from the response end to a deferred task's settlement.",
         );
+        self.instantiation.render(
+            &mut out,
+            "edge_instantiation_seconds",
+            "Time to create a request's store and instantiate its component(s).",
+        );
         for (metric, help, kind, value) in [
             (
                 "edge_instances_alive",
@@ -304,6 +331,7 @@ mod tests {
         metrics.response(200, Duration::from_millis(2));
         metrics.response(200, Duration::from_millis(20));
         metrics.response(503, Duration::ZERO);
+        metrics.instantiated(Duration::from_micros(20));
         let text = metrics.render();
         assert!(
             text.contains("edge_http_responses_total{status=\"200\"} 2"),
@@ -319,6 +347,10 @@ mod tests {
         );
         assert!(
             text.contains("edge_http_response_latency_seconds_count 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_instantiation_seconds_bucket{le=\"0.000025\"} 1"),
             "{text}"
         );
     }

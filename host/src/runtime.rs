@@ -213,6 +213,7 @@ impl Runtime {
         client_address: Option<SocketAddr>,
         deferred: DeferredTasks,
     ) -> wasmtime::Result<(Store<RequestState>, Middleware)> {
+        let started = Instant::now();
         let wasi = wasmtime_wasi::WasiCtx::builder()
             .envs(&self.env)
             .inherit_stdout()
@@ -274,6 +275,7 @@ impl Runtime {
                     .context("failed to instantiate the component")?
             }
         };
+        self.metrics().instantiated(started.elapsed());
         Ok((store, guest))
     }
 }

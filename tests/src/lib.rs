@@ -150,8 +150,14 @@ impl Host {
     /// until it listens. Compiled components are cached under `target/`, so
     /// only the first start of each component compiles it.
     pub fn start(args: &[&str]) -> Host {
+        Host::start_binary(&host_binary(), args)
+    }
+
+    /// [`Host::start`] with another `edge-host` build (the benchmarks run
+    /// the release one).
+    pub fn start_binary(binary: &Path, args: &[&str]) -> Host {
         let cache = root().join("target/edge-host-cache");
-        let mut command = Command::new(host_binary());
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .args(args)
@@ -194,7 +200,7 @@ impl Host {
     /// Spawns `command`, records its output, and waits for the line that
     /// contains `ready`: followed by the URL it listens on, unless `url` is
     /// known already.
-    fn spawn(mut command: Command, name: &str, ready: &str, url: Option<String>) -> Host {
+    pub fn spawn(mut command: Command, name: &str, ready: &str, url: Option<String>) -> Host {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -252,6 +258,11 @@ impl Host {
             admin_url,
             log,
         }
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends `signal` (e.g. `"TERM"`, `"HUP"`) to the host process.

@@ -44,6 +44,24 @@ pub const RECIPES: &[Recipe] = &[
         purpose: "two middlewares in front of an origin, for edge-host",
     },
     Recipe {
+        output: "composed/auth-app.wasm",
+        chain: &["auth-middleware", "demo-origin"],
+        adapter: false,
+        purpose: "the Clerk-like auth middleware in front of the origin, for edge-host",
+    },
+    Recipe {
+        output: "composed/fixture-app.wasm",
+        chain: &["fixture-middleware", "demo-origin"],
+        adapter: false,
+        purpose: "test fixture in front of the origin, for edge-host",
+    },
+    Recipe {
+        output: "portable/auth-app.wasm",
+        chain: &["auth-middleware", "demo-origin"],
+        adapter: true,
+        purpose: "plain wasi:http service: the benchmarks' component",
+    },
+    Recipe {
         output: "portable/hello-app.wasm",
         chain: &["hello-middleware", "demo-origin"],
         adapter: true,

