@@ -18,8 +18,9 @@
 //!
 //! Anything else (look-behind, a look-ahead after a parameter, after other
 //! text in its group or under a quantifier, a group whose top level has `|`
-//! next to a look-ahead, inline flags) is a clear error, never a silent
-//! approximation.
+//! next to a look-ahead, `^` or a word boundary inside a look-ahead, which
+//! would not see the text before the offset, inline flags) is a clear error,
+//! never a silent approximation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,6 +47,9 @@ pub(crate) enum Unsupported {
     NotLiteral,
     /// Inline flags (`(?i)`, `(?x:...)`) next to a look-ahead.
     Flags,
+    /// `^`, `\A` or a word boundary inside a look-ahead: checked on the rest
+    /// of the text, it would not see what comes before.
+    LooksBack,
     /// Unbalanced parentheses or brackets, or a dangling `\`.
     Syntax,
 }
@@ -68,6 +72,9 @@ impl fmt::Display for Unsupported {
                 "a negative look-ahead inside a look-ahead may only list literal alternatives"
             }
             Self::Flags => "inline flags are not supported next to a look-ahead",
+            Self::LooksBack => {
+                "`^`, `\\A` and word boundaries are not supported inside a look-ahead"
+            }
             Self::Syntax => "unbalanced parentheses or brackets",
         })
     }
@@ -154,6 +161,9 @@ pub(crate) fn split_leading(group: &str) -> Result<(Vec<Leading>, String), Unsup
     if rest.iter().any(Item::has_look) {
         return Err(Unsupported::NotFirst);
     }
+    if looks.iter().any(Item::looks_back) {
+        return Err(Unsupported::LooksBack);
+    }
     let leading = looks
         .iter()
         .map(|look| match look {
@@ -201,6 +211,19 @@ impl Item {
             Self::Atom { .. } => false,
             Self::Look { .. } => true,
             Self::Group { body, .. } => body.iter().flatten().any(Self::has_look),
+        }
+    }
+
+    /// Whether the item has an assertion about the text before it (`^`,
+    /// `\A`, `\b`, `\B`, `\<`, `\>`).
+    fn looks_back(&self) -> bool {
+        match self {
+            Self::Atom { text, .. } => ["^", "\\A", "\\b", "\\B", "\\<", "\\>"]
+                .iter()
+                .any(|assertion| text.starts_with(assertion)),
+            Self::Group { body, .. } | Self::Look { body, .. } => {
+                body.iter().flatten().any(Self::looks_back)
+            }
         }
     }
 
@@ -638,6 +661,18 @@ mod tests {
             not_starting_with(&[String::new()]),
             Err(Unsupported::NotLiteral)
         );
+    }
+
+    #[test]
+    fn assertions_about_earlier_text_are_refused_in_lookaheads() {
+        for body in [r"^a", r"\Aa", r"a\b", r"(?:x|\By)", r"a(?!\<)", r"a(?=\>)"] {
+            let error = split_leading(&format!("(?!{body}).*")).unwrap_err();
+            assert_eq!(error, Unsupported::LooksBack, "{body}");
+        }
+        // Outside look-aheads they are checked on the whole text: kept.
+        let (leading, rest) = split_leading(r"(?!a)\b.*$").unwrap();
+        assert_eq!((leading.len(), rest.as_str()), (1, r"\b.*$"));
+        assert!(split_leading(r"(?![\^a]).*").is_ok());
     }
 
     #[test]
