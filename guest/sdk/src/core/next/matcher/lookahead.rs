@@ -75,7 +75,7 @@ impl fmt::Display for Unsupported {
             Self::LooksBack => {
                 "`^`, `\\A` and word boundaries are not supported inside a look-ahead"
             }
-            Self::Syntax => "unbalanced parentheses or brackets",
+            Self::Syntax => "unbalanced parentheses or brackets, or a dangling \\",
         })
     }
 }
