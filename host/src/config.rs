@@ -2,6 +2,7 @@
 //! then defaults. Everything an operator can set is here, and `edge-host
 //! serve --help` documents each flag.
 
+use crate::geo::{GeoFields, GeoHeaders, GeoPreset};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,6 +113,15 @@ pub struct ServeArgs {
     #[arg(long)]
     pub pool_instances: Option<u32>,
 
+    /// Trust the client-location headers that this platform's proxy or CDN
+    /// in front of the host sets, and answer `edge:fetch`'s `geo` (Next.js
+    /// `request.geo`) from them; replaces the file's `[geo]`. Without it
+    /// (and `[geo]`) guests get no location, since clients can send any
+    /// header. [config: [geo] table: preset = "vercel", and/or city,
+    /// country, region, latitude, longitude = "<header name>"]
+    #[arg(long, value_enum, value_name = "PLATFORM")]
+    pub geo_headers: Option<GeoPreset>,
+
     /// Directory for compiled components, so a restart skips compilation.
     /// [config: cache_dir]
     #[arg(long)]
@@ -169,6 +179,7 @@ struct File {
     shutdown_grace: Option<Duration>,
     pooling: Option<bool>,
     pool_instances: Option<u32>,
+    geo: Option<GeoFields>,
     cache_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
 }
@@ -224,6 +235,8 @@ pub struct Settings {
     pub pooling: bool,
     /// Pooling allocator slots.
     pub pool_instances: u32,
+    /// The request headers trusted to tell the client's location.
+    pub geo: GeoHeaders,
     /// Compiled-component cache directory.
     pub cache_dir: Option<PathBuf>,
     /// Log format.
@@ -253,6 +266,18 @@ impl Settings {
         env.extend(args.env);
         let mut outbound_allow = file.outbound_allow;
         outbound_allow.extend(args.allow_outbound);
+        let geo = match args.geo_headers {
+            Some(preset) => Some(GeoFields {
+                preset: Some(preset),
+                ..GeoFields::default()
+            }),
+            None => file.geo,
+        };
+        let geo = geo
+            .map(|fields| GeoHeaders::from_fields(&fields))
+            .transpose()
+            .map_err(|e| ConfigError(e.to_string()))?
+            .unwrap_or_default();
         let settings = Settings {
             component: args.component.or(file.component).ok_or_else(|| {
                 ConfigError(
@@ -304,6 +329,7 @@ impl Settings {
                 .unwrap_or(Duration::from_secs(30)),
             pooling: args.pooling.or(file.pooling).unwrap_or(true),
             pool_instances: args.pool_instances.or(file.pool_instances).unwrap_or(1000),
+            geo,
             cache_dir: args.cache_dir.or(file.cache_dir),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         };
@@ -400,6 +426,38 @@ mod tests {
         assert!(error.contains(":2:"), "{error}");
         assert!(error.contains("max_parked_taks"), "{error}");
         assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn geo_is_off_unless_configured_and_the_flag_replaces_the_table() {
+        let args = ServeArgs {
+            component: Some("a.wasm".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(Settings::resolve(args).unwrap().geo, GeoHeaders::default());
+        let file = write("component = \"a.wasm\"\n[geo]\ncountry = \"x-country\"\n");
+        let from_file = |geo_headers| {
+            let args = ServeArgs {
+                config: Some(file.path().into()),
+                geo_headers,
+                ..ServeArgs::default()
+            };
+            Settings::resolve(args).unwrap().geo
+        };
+        let mut sent = http::HeaderMap::new();
+        sent.insert("x-country", http::HeaderValue::from_static("FR"));
+        sent.insert("cf-ipcountry", http::HeaderValue::from_static("DE"));
+        let country = |geo: GeoHeaders| geo.read(&sent).and_then(|g| g.country);
+        assert_eq!(country(from_file(None)).as_deref(), Some("FR"));
+        let flag = from_file(Some(GeoPreset::Cloudflare));
+        assert_eq!(country(flag).as_deref(), Some("DE"));
+        let file = write("component = \"a.wasm\"\n[geo]\ncountri = \"x\"\n");
+        let args = ServeArgs {
+            config: Some(file.path().into()),
+            ..ServeArgs::default()
+        };
+        let error = Settings::resolve(args).unwrap_err().to_string();
+        assert!(error.contains("countri"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `edge:fetch/fetch-event`: what the middleware may ask about its request.
 
-use crate::bindings::edge::fetch::fetch_event;
+use crate::bindings::edge::fetch::fetch_event::{self, Geolocation};
 use crate::state::RequestState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +12,9 @@ pub struct EventInfo {
     pub request_id: Arc<str>,
     /// The peer address of the client connection.
     pub client_address: Option<SocketAddr>,
+    /// The client's location, from the headers the operator trusts
+    /// (`crate::geo`).
+    pub geo: Option<Geolocation>,
     /// How long deferred tasks may run after the response end.
     pub deferred_deadline: Duration,
     /// When the host stops waiting for the handler's response.
@@ -23,6 +26,10 @@ pub struct EventInfo {
 impl fetch_event::Host for RequestState {
     fn client_address(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self.event.client_address.map(|a| a.to_string()))
+    }
+
+    fn geo(&mut self) -> wasmtime::Result<Option<Geolocation>> {
+        Ok(self.event.geo.clone())
     }
 
     fn request_id(&mut self) -> wasmtime::Result<String> {

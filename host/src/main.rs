@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod deferred;
 mod fetch_event;
+mod geo;
 mod lifecycle;
 mod metrics;
 mod next_hop;

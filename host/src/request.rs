@@ -2,6 +2,7 @@
 //! phase: the store lives on after the response until every task registered
 //! through `wait-until` has settled or the deferred deadline has passed.
 
+use crate::bindings::edge::fetch::fetch_event::Geolocation;
 use crate::body::{self, BodyEnd, EndSender, HostBody, ObservedBody};
 use crate::deferred::{Outcome, settle_after_response};
 use crate::lifecycle::{Admitted, Drain};
@@ -103,6 +104,9 @@ async fn admit(
         return unobserved(response);
     }
 
+    // Read before the guest or `ingress` touch the headers; they stay on the
+    // request (see `crate::geo`).
+    let geo = front.geo.read(request.headers());
     let request_id = runtime.next_request_id();
     let span = tracing::info_span!("request", request_id = %request_id);
     let (tx, rx) = oneshot::channel();
@@ -114,6 +118,7 @@ async fn admit(
         runtime: runtime.clone(),
         drain: front.drain.clone(),
         client,
+        geo,
         request_id,
         body_end,
     };
@@ -213,6 +218,7 @@ struct Exchange {
     runtime: Arc<Runtime>,
     drain: Arc<Drain>,
     client: SocketAddr,
+    geo: Option<Geolocation>,
     request_id: Arc<str>,
     responder: Responder,
     body_end: watch::Receiver<Option<BodyEnd>>,
@@ -244,6 +250,7 @@ impl Exchange {
                 serve,
                 self.request_id.clone(),
                 Some(self.client),
+                self.geo.clone(),
                 deferred.clone(),
             )
             .await

@@ -1,6 +1,7 @@
 //! The engine (built once) and a loaded component version (built at start and
 //! again on each reload), and the per-request store built from them.
 
+use crate::bindings::edge::fetch::fetch_event::Geolocation;
 use crate::bindings::{Middleware, MiddlewarePre};
 use crate::config::Settings;
 use crate::deferred::DeferredTasks;
@@ -205,12 +206,14 @@ impl Runtime {
 
     /// Creates the store for one request and instantiates in it what
     /// `serve` names: the served component (with the origin, if any, as its
-    /// next hop), or the origin alone.
+    /// next hop), or the origin alone. `client_address` and `geo` are what
+    /// `fetch-event` tells about the client.
     pub async fn instantiate(
         &self,
         serve: Serve,
         request_id: Arc<str>,
         client_address: Option<SocketAddr>,
+        geo: Option<Geolocation>,
         deferred: DeferredTasks,
     ) -> wasmtime::Result<(Store<RequestState>, Middleware)> {
         let started = Instant::now();
@@ -222,6 +225,7 @@ impl Runtime {
         let event = EventInfo {
             request_id,
             client_address,
+            geo,
             deferred_deadline: self.deferred_timeout,
             request_deadline: Instant::now() + self.request_timeout,
             pass_through_on_exception: false,

@@ -3,6 +3,7 @@
 //! server (`/metrics`, `/healthz`).
 
 use crate::config::Settings;
+use crate::geo::GeoHeaders;
 use crate::lifecycle::{Drain, Gate};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
@@ -25,6 +26,8 @@ pub struct Front {
     pub drain: Arc<Drain>,
     /// Largest request body accepted.
     pub max_body_bytes: u64,
+    /// The headers trusted to tell the client's location.
+    pub geo: GeoHeaders,
 }
 
 impl Front {
@@ -35,6 +38,7 @@ impl Front {
             gate: Gate::new(settings.max_concurrent_requests),
             drain: Arc::default(),
             max_body_bytes: settings.max_body_bytes,
+            geo: settings.geo.clone(),
         }
     }
 

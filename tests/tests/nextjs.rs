@@ -126,6 +126,81 @@ fn every_chain_path_settles_its_deferred_tasks() {
     }
 }
 
+/// Serves next-fixture in front of the demo origin with `extra` flags.
+fn serve_next_fixture(extra: &[&str]) -> Host {
+    let (fixture, origin) = (path("next-fixture"), path("demo-origin"));
+    let mut args = vec![fixture.as_str(), "--origin", origin.as_str()];
+    args.extend_from_slice(extra);
+    Host::start(&args)
+}
+
+/// How many times `"field":"value"` occurs in the fixture's geo answer
+/// (twice when both `NextRequest::geo` and `FetchEvent::geo` tell it).
+fn told(reply: &Reply, field: &str, value: &str) -> usize {
+    reply
+        .body
+        .matches(&format!("\"{field}\":\"{value}\""))
+        .count()
+}
+
+#[test]
+fn geo_comes_only_from_headers_the_operator_trusts() {
+    let vercel = [
+        ("x-vercel-ip-city", "S%C3%A3o%20Paulo"),
+        ("x-vercel-ip-country", "BR"),
+        ("x-vercel-ip-country-region", "SP"),
+        ("x-vercel-ip-latitude", "-23.5475"),
+        ("x-vercel-ip-longitude", "-46.6361"),
+    ];
+
+    // Off by default: the same headers are only headers.
+    let host = serve_next_fixture(&[]);
+    let reply = get(&host.url("/?do=geo"), &vercel);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains("\"request\":null") && reply.body.contains("\"event\":null"),
+        "{}",
+        reply.body
+    );
+    drop(host);
+
+    let host = serve_next_fixture(&["--geo-headers", "vercel"]);
+    let reply = get(&host.url("/?do=geo"), &vercel);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (field, value) in [
+        ("city", "São Paulo"),
+        ("country", "BR"),
+        ("region", "SP"),
+        ("latitude", "-23.5475"),
+        ("longitude", "-46.6361"),
+    ] {
+        assert_eq!(told(&reply, field, value), 2, "{field}: {}", reply.body);
+    }
+    let reply = get(&host.url("/?do=geo"), &[("cf-ipcountry", "DE")]);
+    assert!(reply.body.contains("\"request\":null"), "{}", reply.body);
+    // The headers stay on the request, as on Vercel.
+    let reply = echo(&host, "/echo.json?do=next", &vercel);
+    assert_eq!(origin_saw(&reply, "x-vercel-ip-country"), ["BR"]);
+    drop(host);
+
+    // A configuration file naming its own headers, field by field.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        "[geo]\ncountry = \"X-Geo-Country\"\ncity = \"x-geo-city\"\n",
+    )
+    .unwrap();
+    let host = serve_next_fixture(&["--config", config.to_str().unwrap()]);
+    let reply = get(
+        &host.url("/?do=geo"),
+        &[("x-geo-country", "NZ"), ("x-vercel-ip-city", "Lima")],
+    );
+    assert_eq!(told(&reply, "country", "NZ"), 2, "{}", reply.body);
+    assert!(reply.body.contains("\"city\":null"), "{}", reply.body);
+    assert!(!reply.body.contains("Lima"), "{}", reply.body);
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -50,6 +50,7 @@ pub mod sys;
 pub use crate::core::body::Body;
 pub use crate::core::env::{env, env_or, env_parse};
 pub use crate::core::error::{Error, Result};
+pub use crate::core::geo::Geo;
 #[cfg(all(target_arch = "wasm32", feature = "p2"))]
 pub use crate::sys::p2::{ErrorCode, FetchEvent, Next, fetch, sleep};
 #[cfg(all(target_arch = "wasm32", not(feature = "p2")))]
@@ -68,7 +69,10 @@ pub async fn __serve_chain(
 ) -> Result<Response> {
     let chain = build().map_err(|e| e.context("building the middleware chain"))?;
     let client = event.client_address();
-    chain.run(request, client.as_deref(), event, next).await
+    let geo = event.geo();
+    chain
+        .run(request, client.as_deref(), geo.as_ref(), event, next)
+        .await
 }
 
 /// The Next.js middleware contract: [`next::NextRequest`],

@@ -44,6 +44,9 @@
 //! - `request-deadline-ms`: `EDGE_FETCH_REQUEST_TIMEOUT_MS` if set (tell the
 //!   guest the limit the host was configured with), else `none`. It is the
 //!   configured limit, not the time left.
+//! - `geo`: always `none`. A foreign host does not tell the client's
+//!   location, and the adapter cannot tell which request headers (if any) a
+//!   trusted proxy set, so it never reads them.
 //! - `pass-through-on-exception`: cannot be honoured (the failing handler's
 //!   host answers the error itself); the call does nothing.
 #![cfg(target_arch = "wasm32")]
@@ -115,6 +118,10 @@ impl fetch_event::Guest for Adapter {
 
     fn request_deadline_ms() -> Option<u64> {
         env_ms(REQUEST_TIMEOUT_VAR)
+    }
+
+    fn geo() -> Option<fetch_event::Geolocation> {
+        None
     }
 
     fn pass_through_on_exception() {}

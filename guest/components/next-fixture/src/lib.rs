@@ -3,9 +3,12 @@
 //! registers another task, then does what `?do=` says: `next`, `override`
 //! (request headers + `x-injected: yes`, minus `x-drop`), `rewrite` (to
 //! `/rewritten?from=fixture`), `external` (rewrite to `?url=`), `redirect`
-//! (to `/elsewhere`), `json`, `error` or `panic`.
+//! (to `/elsewhere`), `json`, `geo` (answers `{"request": ..., "event": ...}`
+//! with `NextRequest::geo` and `FetchEvent::geo`, `null` when unknown),
+//! `error` or `panic`.
 #![cfg(target_arch = "wasm32")]
 
+use edgeware::Geo;
 use edgeware::next::{Chain, NextRequest, NextResponse};
 use edgeware::prelude::*;
 
@@ -33,8 +36,25 @@ async fn second(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
         "external" => NextResponse::rewrite(params.get("url").unwrap_or("")),
         "redirect" => NextResponse::redirect("/elsewhere"),
         "json" => NextResponse::json(&serde_json::json!({ "from": "fixture" }), StatusCode::OK),
+        "geo" => {
+            let told = serde_json::json!({
+                "request": req.geo().map(geo_json),
+                "event": event.geo().as_ref().map(geo_json),
+            });
+            NextResponse::json(&told, StatusCode::OK)
+        }
         "error" => Err(Error::msg("next-fixture failed")),
         "panic" => panic!("next-fixture panicked"),
         _ => Ok(NextResponse::next()),
     }
+}
+
+fn geo_json(geo: &Geo) -> serde_json::Value {
+    serde_json::json!({
+        "city": geo.city,
+        "country": geo.country,
+        "region": geo.region,
+        "latitude": geo.latitude,
+        "longitude": geo.longitude,
+    })
 }

@@ -1,12 +1,39 @@
 //! The matcher and the path normalization in front of it: never panic on
 //! any pattern or path; the forms of a path always include the raw path and
-//! its fully normalized form; a redirect target has no `\` and no `//`; and
-//! an encoding of a protected path can never look public in every form.
+//! its fully normalized form; a redirect target has no `\` and no `//`; an
+//! encoding of a protected path can never look public in every form; and
+//! the Next.js docs' look-ahead matcher means what it says on every form.
 #![no_main]
+
+use std::sync::LazyLock;
 
 use edgeware::fuzzing::{path_forms, redirect_target};
 use edgeware::next::Matcher;
 use libfuzzer_sys::fuzz_target;
+
+/// The matcher of the Next.js middleware docs.
+static NEXT_DOCS: LazyLock<Matcher> = LazyLock::new(|| {
+    Matcher::new(["/((?!api|_next/static|_next/image|favicon.ico).*)"]).unwrap()
+});
+
+/// What [`NEXT_DOCS`] means for one form of a path, read directly: after the
+/// first `/`, text without a line break (`.` stops at one, as in
+/// JavaScript) that does not start with `api`, `_next/static`,
+/// `_next/image` or `favicon`, any character but a line break, `ico`.
+fn next_docs(form: &str) -> bool {
+    let Some(rest) = form.strip_prefix('/') else {
+        return false;
+    };
+    let favicon = rest.strip_prefix("favicon").is_some_and(|tail| {
+        let mut chars = tail.chars();
+        chars.next().is_some_and(|c| c != '\n') && chars.as_str().starts_with("ico")
+    });
+    !rest.contains('\n')
+        && !favicon
+        && !["api", "_next/static", "_next/image"]
+            .iter()
+            .any(|skipped| rest.starts_with(skipped))
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -38,6 +65,19 @@ fuzz_target!(|data: &[u8]| {
         assert!(
             forms.iter().any(|f| guard.matches_path(f)),
             "{path:?} reaches /admin but skips the guard: {forms:?}"
+        );
+    }
+    assert_eq!(
+        NEXT_DOCS.matches_path(path),
+        forms.iter().any(|f| next_docs(f)),
+        "{path:?}: {forms:?}"
+    );
+    // The same guard written as Next.js users do. `.` does not match a line
+    // break, so a form with one (from `%0A`) may escape it, as in Next.js.
+    if protected_form && !forms.iter().any(|f| f.contains('\n')) {
+        assert!(
+            NEXT_DOCS.matches_path(path),
+            "{path:?} reaches /admin but skips the look-ahead guard: {forms:?}"
         );
     }
 });

@@ -6,6 +6,7 @@ pub(crate) mod body;
 pub(crate) mod deferred;
 pub(crate) mod env;
 pub(crate) mod error;
+pub(crate) mod geo;
 pub(crate) mod next;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::request::NextRequest;
 use super::response::{NextResponse, OVERRIDE_HEADERS, REQUEST_PREFIX, REWRITE};
 use super::url::{NextUrl, UrlConfig};
 use crate::core::error::{Error, Result};
+use crate::core::geo::Geo;
 use crate::{Body, Request, Response};
 
 /// A middleware of a [`Chain`]: an `async fn(&NextRequest, E) ->
@@ -129,10 +130,12 @@ impl<E: Clone + 'static> Chain<E> {
     }
 
     /// Handles `request`: runs the matching middlewares, then `hop`.
+    /// `client_address` and `geo` are what the host told about the client.
     pub(crate) async fn run(
         &self,
         mut request: Request,
         client_address: Option<&str>,
+        geo: Option<&Geo>,
         event: E,
         hop: impl Hop,
     ) -> Result<Response> {
@@ -168,7 +171,8 @@ impl<E: Clone + 'static> Chain<E> {
             if !step.matcher.matches(&input) {
                 continue;
             }
-            let next_request = NextRequest::new(request, &self.config, client_address);
+            let next_request =
+                NextRequest::new(request, &self.config, client_address).with_geo(geo.cloned());
             let decision = step.handler.call(&next_request, event.clone()).await?;
             request = next_request.into_request()?;
             let continues = decision.is_continue();
@@ -410,7 +414,7 @@ mod tests {
 
     fn run(chain: &Chain<()>, req: Request) -> (Response, Recorder) {
         let hop = Recorder::default();
-        let response = block_on(chain.run(req, Some("10.0.0.1:1"), (), hop.clone())).unwrap();
+        let response = block_on(chain.run(req, Some("10.0.0.1:1"), None, (), hop.clone())).unwrap();
         (response, hop)
     }
 
@@ -679,8 +683,33 @@ mod tests {
         let chain = Chain::new().then(async |_: &NextRequest, (): ()| -> Result<NextResponse> {
             Err(Error::msg("boom"))
         });
-        let err =
-            block_on(chain.run(request("/", &[]), None, (), Recorder::default())).unwrap_err();
+        let err = block_on(chain.run(request("/", &[]), None, None, (), Recorder::default()))
+            .unwrap_err();
         assert_eq!(err.to_string(), "boom");
+    }
+
+    #[test]
+    fn every_middleware_sees_the_geo_the_host_told() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let record = |seen: Rc<RefCell<Vec<Option<Geo>>>>| {
+            async move |req: &NextRequest, (): ()| {
+                seen.borrow_mut().push(req.geo().cloned());
+                Ok(NextResponse::next())
+            }
+        };
+        let chain = Chain::new()
+            .then(record(seen.clone()))
+            .then(record(seen.clone()));
+        let geo = Geo {
+            country: Some("JP".into()),
+            latitude: Some("35.68".into()),
+            ..Geo::default()
+        };
+        let hop = Recorder::default();
+        block_on(chain.run(request("/", &[]), None, Some(&geo), (), hop.clone())).unwrap();
+        assert_eq!(*seen.borrow(), [Some(geo.clone()), Some(geo)]);
+        seen.borrow_mut().clear();
+        run(&chain, request("/", &[]));
+        assert_eq!(*seen.borrow(), [None, None]);
     }
 }

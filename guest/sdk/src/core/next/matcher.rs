@@ -8,8 +8,23 @@
 //! `:name` (one segment), `:name*` (zero or more segments), `:name+` (one or
 //! more), `:name?` (optional), custom groups `:id(\d+)` and unnamed groups
 //! `/(api|trpc)/:rest*`. Matching is case-sensitive and a single trailing
-//! slash is ignored. Groups use the `regex-lite` crate's syntax (ASCII classes), which has no
-//! look-around: express "everything except" with [`Matcher::except`].
+//! slash is ignored. Groups use the `regex-lite` crate's syntax (ASCII
+//! classes).
+//!
+//! `regex-lite` has no look-around; the matcher rewrites look-aheads where
+//! that is exact (see `lookahead.rs`) and refuses the others with an error:
+//! - a look-ahead that opens a group with only literal text before it, as in
+//!   the Next.js docs' `/((?!api|_next/static|_next/image|favicon.ico).*)`
+//!   (every path except those whose rest, after the first `/`, starts with
+//!   `api`, `_next/static`, ...) or `/docs/((?!internal).*)`, and at the
+//!   start of a `has` value;
+//! - inside such a look-ahead, one more that comes last, as in Clerk's
+//!   `/((?!_next|[^?]*\.(?:html?|css|js(?!on)|...)).*)` (a negative one
+//!   may only list literal alternatives).
+//!
+//! Look-behind, a look-ahead after a parameter (`/:locale/((?!api).*)`) or
+//! in an optional or repeated group are errors; express "everything except"
+//! with [`Matcher::except`] then.
 //!
 //! # Path normalization (not bypassable)
 //!
@@ -27,10 +42,15 @@
 //!
 //! A middleware runs if *any* form is matched by an included pattern and not
 //! by an excluded one, so encoding tricks can only make a middleware run
-//! more often, never less.
+//! more often, never less. That holds for look-aheads too: with the pattern
+//! above, `/%61pi/users` runs the middleware (its raw form does not start
+//! with `api`), as does `/api/../dashboard` (it resolves to `/dashboard`).
+
+mod lookahead;
 
 use regex_lite::Regex;
 
+use self::lookahead::{Pattern, Unsupported, split_leading};
 use super::cookies::RequestCookies;
 use super::url::SearchParams;
 use crate::core::error::{Error, Result};
@@ -52,15 +72,26 @@ pub enum Has {
 
 #[derive(Debug)]
 enum Condition {
-    Header(String, Option<Regex>),
-    Cookie(String, Option<Regex>),
-    Query(String, Option<Regex>),
-    Host(Regex),
+    Header(String, Option<Pattern>),
+    Cookie(String, Option<Pattern>),
+    Query(String, Option<Pattern>),
+    Host(Pattern),
 }
 
-fn whole(pattern: &str) -> Result<Regex> {
-    Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| Error::msg(format!("invalid matcher value {pattern:?}: {e}")))
+/// Compiles a `has` value, which must match the whole value; a look-ahead
+/// at its start is checked at offset 0.
+fn whole(pattern: &str) -> Result<Pattern> {
+    let invalid = |why: &dyn std::fmt::Display| {
+        Error::msg(format!("invalid matcher value {pattern:?}: {why}"))
+    };
+    let (leading, rest) = split_leading(pattern).map_err(|e| invalid(&e))?;
+    let regex = Regex::new(&format!("^(?:{rest})$")).map_err(|e| invalid(&e))?;
+    let checks = leading
+        .into_iter()
+        .map(|look| look.at(0))
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(&e))?;
+    Ok(Pattern::new(regex, checks))
 }
 
 impl Condition {
@@ -75,7 +106,7 @@ impl Condition {
     }
 
     fn holds(&self, input: &MatchInput<'_>) -> bool {
-        let check = |found: Option<&str>, value: &Option<Regex>| match (found, value) {
+        let check = |found: Option<&str>, value: &Option<Pattern>| match (found, value) {
             (Some(found), Some(re)) => re.is_match(found),
             (found, None) => found.is_some(),
             (None, Some(_)) => false,
@@ -94,7 +125,7 @@ impl Condition {
 
 #[derive(Debug)]
 struct Route {
-    path: Regex,
+    path: Pattern,
     has: Vec<Condition>,
     missing: Vec<Condition>,
 }
@@ -113,7 +144,7 @@ pub(crate) struct MatchInput<'a> {
 #[derive(Debug, Default)]
 pub struct Matcher {
     routes: Vec<Route>,
-    except: Vec<Regex>,
+    except: Vec<Pattern>,
 }
 
 impl Matcher {
@@ -190,14 +221,21 @@ impl Matcher {
     }
 }
 
-/// Compiles a `path-to-regexp` pattern to an anchored regular expression.
-fn compile_path(source: &str) -> Result<Regex> {
-    let invalid = |why: &str| Error::msg(format!("invalid matcher pattern {source:?}: {why}"));
+/// Compiles a `path-to-regexp` pattern to an anchored regular expression,
+/// with the look-aheads of its groups split off (see [`lookahead`]).
+fn compile_path(source: &str) -> Result<Pattern> {
+    let invalid = |why: &dyn std::fmt::Display| {
+        Error::msg(format!("invalid matcher pattern {source:?}: {why}"))
+    };
     if !source.starts_with('/') {
-        return Err(invalid("must start with /"));
+        return Err(invalid(&"must start with /"));
     }
     let chars: Vec<char> = source.chars().collect();
     let mut out = String::new();
+    let mut checks = Vec::new();
+    // The length in bytes of the literal text so far; `None` after the
+    // first parameter or group.
+    let mut fixed = Some(0);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -213,17 +251,18 @@ fn compile_path(source: &str) -> Result<Regex> {
                         j += 1;
                     }
                     if j == name_start {
-                        return Err(invalid("missing parameter name after :"));
+                        return Err(invalid(&"missing parameter name after :"));
                     }
                 }
                 let mut group = "[^/#?]+?".to_owned();
+                let mut leading = Vec::new();
                 if chars.get(j) == Some(&'(') {
                     let (inner, end) =
-                        group_at(&chars, j).ok_or_else(|| invalid("unbalanced ("))?;
+                        group_at(&chars, j).ok_or_else(|| invalid(&"unbalanced ("))?;
                     if inner.is_empty() || inner.starts_with('?') {
-                        return Err(invalid("empty group or unsupported (? group"));
+                        return Err(invalid(&"empty group or unsupported (? group"));
                     }
-                    group = inner;
+                    (leading, group) = split_leading(&inner).map_err(|e| invalid(&e))?;
                     j = end;
                 }
                 let modifier = chars
@@ -234,6 +273,16 @@ fn compile_path(source: &str) -> Result<Regex> {
                     j += 1;
                 }
                 let pre = if prefix { "/" } else { "" };
+                if !leading.is_empty() {
+                    let offset = fixed
+                        .filter(|_| modifier.is_none())
+                        .ok_or_else(|| invalid(&Unsupported::NotFixed))?
+                        + pre.len();
+                    for look in leading {
+                        checks.push(look.at(offset).map_err(|e| invalid(&e))?);
+                    }
+                }
+                fixed = None;
                 let repeated = format!("(?:{group})(?:{pre}(?:{group}))*");
                 out.push_str(&match modifier {
                     None => format!("{pre}({group})"),
@@ -243,21 +292,24 @@ fn compile_path(source: &str) -> Result<Regex> {
                 });
                 i = j;
             }
-            '*' | '+' | '?' => return Err(invalid("a modifier must follow a parameter")),
+            '*' | '+' | '?' => return Err(invalid(&"a modifier must follow a parameter")),
             '\\' => {
-                let next = chars.get(i + 1).ok_or_else(|| invalid("trailing \\"))?;
+                let next = chars.get(i + 1).ok_or_else(|| invalid(&"trailing \\"))?;
                 out.push_str(&regex_lite::escape(&next.to_string()));
+                fixed = fixed.map(|n| n + next.len_utf8());
                 i += 2;
             }
-            '{' | '}' => return Err(invalid("{} groups are not supported")),
+            '{' | '}' => return Err(invalid(&"{} groups are not supported")),
             other => {
                 out.push_str(&regex_lite::escape(&other.to_string()));
+                fixed = fixed.map(|n| n + other.len_utf8());
                 i += 1;
             }
         }
     }
     let out = out.strip_suffix('/').unwrap_or(&out);
-    Regex::new(&format!("^{out}/?$")).map_err(|e| invalid(&e.to_string()))
+    let regex = Regex::new(&format!("^{out}/?$")).map_err(|e| invalid(&e))?;
+    Ok(Pattern::new(regex, checks))
 }
 
 /// The contents of the group opening at `open` and the index after it.
@@ -414,6 +466,144 @@ mod tests {
         }
     }
 
+    /// The matcher of the Next.js middleware docs.
+    const NEXT_DOCS: &str = "/((?!api|_next/static|_next/image|favicon.ico).*)";
+
+    /// Clerk's recommended matcher (`clerkMiddleware`'s docs).
+    const CLERK: [&str; 2] = [
+        "/((?!_next|[^?]*\\.(?:html?|css|js(?!on)|jpe?g|webp|png|gif|svg|ttf|woff2?|ico|csv|docx?|xlsx?|zip|webmanifest)).*)",
+        "/(api|trpc)(.*)",
+    ];
+
+    #[test]
+    fn negative_lookahead_of_the_next_docs() {
+        let docs = m(&[NEXT_DOCS]);
+        for runs in [
+            "/",
+            "/dashboard",
+            "/a/b/",
+            "/ap",
+            "/Api",
+            "/x/api",
+            "/_next/data/build/page.json",
+            "/favicon.png",
+            "/sitemap.xml",
+        ] {
+            assert!(docs.matches_path(runs), "{runs}");
+        }
+        // `favicon.ico`'s `.` is a regex dot, and `api` a prefix, as in Next.js.
+        for skips in [
+            "/api",
+            "/api/users",
+            "/apiary",
+            "/_next/static/chunks/app.js",
+            "/_next/image",
+            "/favicon.ico",
+            "/faviconXico",
+        ] {
+            assert!(!docs.matches_path(skips), "{skips}");
+        }
+        let more = m(&["/((?!api|_next/static|_next/image|favicon.ico|sitemap.xml|robots.txt).*)"]);
+        assert!(!more.matches_path("/robots.txt") && more.matches_path("/robots"));
+    }
+
+    #[test]
+    fn lookahead_is_not_bypassed_by_encodings() {
+        let docs = m(&[NEXT_DOCS]);
+        for tricky in [
+            "/%61pi/users",
+            "/api/../dashboard",
+            "/api/%2e%2e/dashboard",
+            "/_next/static/..%2f..%2fadmin",
+            "/api;x/../admin",
+            "/api/..;/admin",
+        ] {
+            assert!(
+                docs.matches_path(tricky),
+                "{tricky} must run the middleware"
+            );
+        }
+        // An excluded path stays excluded in every form.
+        assert!(!docs.matches_path("/api/./users"));
+    }
+
+    #[test]
+    fn lookahead_inside_lookahead_as_clerk_uses_it() {
+        let clerk = m(&CLERK);
+        for runs in [
+            "/",
+            "/dashboard",
+            "/data.json",
+            "/a.b/page",
+            "/api/x.css",
+            "/trpc/post.list",
+            "/page?x.css",
+        ] {
+            assert!(clerk.matches_path(runs), "{runs}");
+        }
+        for skips in [
+            "/_next/static/app.js",
+            "/_nextjs",
+            "/style.css",
+            "/a/b/app.js",
+            "/a.jsx",
+            "/a.jso",
+            "/img.jpeg",
+            "/index.htm",
+            "/font.woff2",
+            "/site.webmanifest",
+        ] {
+            assert!(!clerk.matches_path(skips), "{skips}");
+        }
+    }
+
+    #[test]
+    fn lookaheads_at_other_fixed_offsets() {
+        let docs = m(&["/docs/((?!internal).*)"]);
+        assert!(docs.matches_path("/docs/intro") && docs.matches_path("/docs/"));
+        assert!(!docs.matches_path("/docs/internal/x") && !docs.matches_path("/docs"));
+        let param = m(&["/:rest((?!api)(?!_next).*)"]);
+        assert!(param.matches_path("/page") && !param.matches_path("/_next/x"));
+        assert!(!param.matches_path("/api"));
+        let positive = m(&["/((?=v[0-9]/).*)"]);
+        assert!(positive.matches_path("/v1/users") && !positive.matches_path("/users"));
+        let escaped = m(&["/a\\:b/((?!c).*)"]);
+        assert!(escaped.matches_path("/a:b/d") && !escaped.matches_path("/a:b/c"));
+        let unicode = m(&["/é/((?!x).*)"]);
+        assert!(unicode.matches_path("/é/y") && !unicode.matches_path("/é/x"));
+        let except = Matcher::all().except(["/((?!admin).*)"]).unwrap();
+        assert!(except.matches_path("/admin/x") && !except.matches_path("/blog"));
+    }
+
+    #[test]
+    fn lookaheads_that_cannot_be_exact_are_errors() {
+        for (bad, why) in [
+            ("/:locale/((?!api).*)", "fixed offset"),
+            ("/((?!api).*)?", "fixed offset"),
+            ("/((?!api).*)*", "fixed offset"),
+            ("/(a(?!b).*)", "first in its group"),
+            ("/((?!a)b|c)", "`|`"),
+            ("/((?<!a).*)", "look-behind"),
+            ("/((?<=a).*)", "look-behind"),
+            ("/((?!a(?=b)c).*)", "must come last"),
+            ("/((?!a(?!b|c*)).*)", "literal alternatives"),
+            ("/((?!a(?!)).*)", "literal alternatives"),
+            ("/((?!a(?:x(?!b))+).*)", "repeated"),
+            ("/((?!a)+.*)", "repeated"),
+            ("/((?i)(?!a).*)", "flags"),
+            ("/((?!a).*[)", "unbalanced"),
+        ] {
+            let err = Matcher::new([bad]).unwrap_err().to_string();
+            assert!(err.starts_with("invalid matcher pattern"), "{bad}: {err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let err = Matcher::default()
+            .route("/", &[Has::Header("a".into(), Some("x(?!y)".into()))], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("first in its group"), "{err}");
+    }
+
     #[test]
     fn except_excludes_public_routes() {
         let m = Matcher::all()
@@ -493,6 +683,21 @@ mod tests {
         skip.insert("cookie", "skip=1".parse().unwrap());
         let skipping = RequestCookies::from_headers(&skip);
         assert!(!matcher.matches(&input(&headers, &skipping, "ex.com")));
+        let prefetch = Matcher::default()
+            .route(
+                "/:p*",
+                &[],
+                &[Has::Header(
+                    "purpose".into(),
+                    Some("(?!prefetch$).*".into()),
+                )],
+            )
+            .unwrap();
+        let (mut exact, mut longer) = (http::HeaderMap::new(), http::HeaderMap::new());
+        exact.insert("purpose", "prefetch".parse().unwrap());
+        longer.insert("purpose", "prefetched".parse().unwrap());
+        assert!(prefetch.matches(&input(&exact, &cookies, "ex.com")));
+        assert!(!prefetch.matches(&input(&longer, &cookies, "ex.com")));
         let err = Matcher::default()
             .route("/", &[Has::Host("(".into())], &[])
             .unwrap_err();

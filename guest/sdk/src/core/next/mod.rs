@@ -12,6 +12,7 @@ pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod url;
 
+pub use crate::core::geo::Geo;
 pub use chain::{Chain, Handler};
 pub use cookies::{Priority, RequestCookies, ResponseCookie, ResponseCookies, SameSite};
 pub use matcher::{Has, Matcher};

@@ -9,6 +9,7 @@ use http::{HeaderMap, Method, request::Parts};
 use super::cookies::RequestCookies;
 use super::url::{NextUrl, UrlConfig};
 use crate::core::error::{Error, Result};
+use crate::core::geo::Geo;
 use crate::{Body, Request};
 
 enum BodyState {
@@ -31,6 +32,7 @@ pub struct NextRequest {
     url: NextUrl,
     cookies: RequestCookies,
     ip: Option<IpAddr>,
+    geo: Option<Geo>,
 }
 
 impl NextRequest {
@@ -48,9 +50,20 @@ impl NextRequest {
             url,
             cookies,
             ip: client_address.and_then(parse_ip),
+            geo: None,
             body: RefCell::new(BodyState::Unread(body)),
             parts,
         }
+    }
+
+    /// Sets the client's location the host told ([`FetchEvent::geo`]); the
+    /// [`Chain`](super::Chain) does it for every middleware.
+    ///
+    /// [`FetchEvent::geo`]: crate::FetchEvent::geo
+    #[must_use]
+    pub fn with_geo(mut self, geo: Option<Geo>) -> Self {
+        self.geo = geo;
+        self
     }
 
     /// The method.
@@ -94,6 +107,14 @@ impl NextRequest {
     /// The client's IP address, as the host saw it, if known.
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
+    }
+
+    /// The client's location, if the host knows it (Next.js's
+    /// `request.geo`). `edge-host` knows it only when its operator named the
+    /// headers a trusted proxy or CDN sets (`[geo]`); never from what the
+    /// client alone sent.
+    pub fn geo(&self) -> Option<&Geo> {
+        self.geo.as_ref()
     }
 
     /// Reads the whole body; the next handler still receives it.
@@ -196,6 +217,22 @@ mod tests {
         assert_eq!(req.cookies().get("s"), Some("abc"));
         assert_eq!(req.ip(), Some("::1".parse().unwrap()));
         assert_eq!(req.uri(), "/docs/fr/a?q=1");
+        assert_eq!(req.geo(), None);
+    }
+
+    #[test]
+    fn geo_is_what_the_host_told() {
+        let geo = Geo {
+            country: Some("DE".into()),
+            city: Some("München".into()),
+            ..Geo::default()
+        };
+        let req = NextRequest::new(request(Body::empty()), &UrlConfig::default(), None)
+            .with_geo(Some(geo.clone()));
+        assert_eq!(req.geo(), Some(&geo));
+        assert_eq!(req.geo().and_then(|g| g.region.as_deref()), None);
+        let req = req.with_geo(None);
+        assert_eq!(req.geo(), None);
     }
 
     #[test]

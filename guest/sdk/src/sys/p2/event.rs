@@ -14,6 +14,7 @@ use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wasi::random::random;
 use super::runtime::WaitFor;
 use crate::core::deferred::{TaskTracker, Tracked, run_after};
+use crate::core::geo::Geo;
 
 /// Environment variable: the deferred deadline in milliseconds (the name the
 /// `edge:fetch` adapter reads too).
@@ -79,6 +80,12 @@ impl FetchEvent {
 
     /// Always `None`: `wasi:http@0.2` does not tell the client's address.
     pub fn client_address(&self) -> Option<String> {
+        None
+    }
+
+    /// Always `None`: `wasi:http@0.2` hosts do not tell the client's
+    /// location, and request headers alone cannot be trusted with it.
+    pub fn geo(&self) -> Option<Geo> {
         None
     }
 

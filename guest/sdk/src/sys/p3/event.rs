@@ -9,6 +9,7 @@ use super::bindings::edge::fetch::{fetch_event, wait_until};
 use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wit_future;
 use crate::core::deferred::{TaskTracker, run_after};
+use crate::core::geo::Geo;
 
 /// The rejection the host sees for a deferred task that was dropped (for
 /// example because the instance is shutting down) before it settled.
@@ -62,6 +63,20 @@ impl FetchEvent {
     /// The client's address (`ip:port`) as the host saw it, if known.
     pub fn client_address(&self) -> Option<String> {
         fetch_event::client_address()
+    }
+
+    /// The client's location, if the host knows it from a source its
+    /// operator trusts (`edge-host`: the proxy headers named in `[geo]`),
+    /// like Next.js's `request.geo`; `None` otherwise, and always on foreign
+    /// hosts through the `edge:fetch` adapter.
+    pub fn geo(&self) -> Option<Geo> {
+        fetch_event::geo().map(|geo| Geo {
+            city: geo.city,
+            country: geo.country,
+            region: geo.region,
+            latitude: geo.latitude,
+            longitude: geo.longitude,
+        })
     }
 
     /// The host's identifier for this request, also used in its logs.
