@@ -70,7 +70,12 @@ impl Upstream {
         Ok(Self {
             scheme: scheme.clone(),
             authority: authority.clone(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: {
+                let mut connector = HttpConnector::new();
+                // Small request heads and bodies go out at once (no Nagle delay).
+                connector.set_nodelay(true);
+                Client::builder(TokioExecutor::new()).build(connector)
+            },
         })
     }
 

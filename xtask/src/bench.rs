@@ -54,8 +54,18 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     let profile = if options.smoke { "debug" } else { "release" };
     if !options.smoke {
         let mut build = crate::cargo(root);
-        build.args(["build", "--release", "-p", "edge-host", "-p", "native-proxy"]);
-        crate::check(build.status()?, "building edge-host and native-proxy (release)")?;
+        build.args([
+            "build",
+            "--release",
+            "-p",
+            "edge-host",
+            "-p",
+            "native-proxy",
+        ]);
+        crate::check(
+            build.status()?,
+            "building edge-host and native-proxy (release)",
+        )?;
     }
     let tools = Tools {
         edge_host: root.join("target").join(profile).join("edge-host"),
@@ -144,9 +154,15 @@ impl Bench {
 
     /// `edge-host serve <args>` (release build), with its admin server.
     fn edge_host(&self, args: &[&str]) -> Host {
-        let mut all = args.to_vec();
-        all.extend(["--admin-addr", "127.0.0.1:0", "-e", "AUTH_SECRET=bench-secret"]);
-        Host::start_binary(&self.tools.edge_host, &all)
+        let mut command = Command::new(&self.tools.edge_host);
+        command
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(["-e", &format!("AUTH_SECRET={SECRET}"), "--cache-dir"])
+            .arg(self.root.join("target/edge-host-cache"))
+            .env("RUST_LOG", "info");
+        Host::spawn(quiet(command), "edge-host", "listening on http://", None)
     }
 
     /// `wasmtime serve` with the documented flags.
@@ -156,14 +172,19 @@ impl Bench {
             .args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
             .args(["--env", &format!("AUTH_SECRET={SECRET}")])
             .arg(component);
-        Host::spawn(command, "wasmtime serve", "Serving HTTP on http://", None)
+        Host::spawn(
+            quiet(command),
+            "wasmtime serve",
+            "Serving HTTP on http://",
+            None,
+        )
     }
 
     /// `native-proxy <args>`.
     fn native_proxy(&self, args: &[&str]) -> Host {
         let mut command = Command::new(&self.tools.native_proxy);
         command.args(args);
-        Host::spawn(command, "native-proxy", "listening on http://", None)
+        Host::spawn(quiet(command), "native-proxy", "listening on http://", None)
     }
 
     /// `wrk` against `url` with `connections`, for `self.seconds`.
@@ -350,10 +371,11 @@ impl Bench {
         }
         let settled = ours.metric("edge_deferred_tasks_fulfilled_total");
         let registered = ours.metric("edge_deferred_tasks_registered_total");
+        let sleeping = ours.metric("edge_deferred_tasks_in_flight");
         let _ = writeln!(
             report,
-            "\nedge-host settled {settled:.0} of {registered:.0} registered tasks by the end of the \
-             run (the rest were still sleeping).\n"
+            "\nedge-host: {registered:.0} tasks registered, {settled:.0} fulfilled and {sleeping:.0} \
+             still sleeping at the end of the run.\n"
         );
         Ok(())
     }
@@ -549,13 +571,20 @@ impl Bench {
     }
 }
 
+/// Runs a host without `RUST_BACKTRACE`, which (when a developer's shell
+/// sets it) makes every error value capture a backtrace: a cost that
+/// production hosts do not pay.
+fn quiet(mut command: Command) -> Command {
+    command
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    command
+}
+
 /// Fails unless `url` answers 200 (a misconfigured run would measure
 /// redirects or errors).
 fn check_answer(url: &str, headers: &[String]) -> anyhow::Result<()> {
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .filter_map(|h| h.split_once(": "))
-        .collect();
+    let pairs: Vec<(&str, &str)> = headers.iter().filter_map(|h| h.split_once(": ")).collect();
     let response = get(url, &pairs);
     if response.status != 200 {
         bail!("{url} answered {}: {}", response.status, response.body);

@@ -91,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
         Mode::Origin { addr } => (addr, None),
     };
     let listener = TcpListener::bind(addr).await?;
-    println!("native-proxy listening on http://{}", listener.local_addr()?);
+    println!(
+        "native-proxy listening on http://{}",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -134,7 +137,10 @@ impl Proxy {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let token = cookie(&req, SESSION_COOKIE);
-            match token.ok_or("missing").and_then(|t| verify(&t, &self.secret, now)) {
+            match token
+                .ok_or("missing")
+                .and_then(|t| verify(&t, &self.secret, now))
+            {
                 Err(_) => {
                     let target = req
                         .uri()
@@ -157,7 +163,10 @@ impl Proxy {
                         }
                     }
                     if exp - now < REFRESH_WITHIN {
-                        let token = sign(&format!("{user}.{session}.{}", now + SESSION_TTL), &self.secret);
+                        let token = sign(
+                            &format!("{user}.{session}.{}", now + SESSION_TTL),
+                            &self.secret,
+                        );
                         refreshed = HeaderValue::from_str(&format!(
                             "{SESSION_COOKIE}={token}; Max-Age={SESSION_TTL}; HttpOnly; Secure; SameSite=lax"
                         ))
