@@ -258,7 +258,7 @@ macro_rules! __export_p2 {
                 }
             }
 
-    $crate::sys::p2::bindings::export!(EdgewareP2 with_types_in $crate::sys::p2::bindings);
+            $crate::sys::p2::bindings::export!(EdgewareP2 with_types_in $crate::sys::p2::bindings);
         };
     };
 }

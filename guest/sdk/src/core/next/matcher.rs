@@ -78,6 +78,15 @@ enum Condition {
     Host(Pattern),
 }
 
+/// Compiles a matcher regex. `.` also matches a line break: a path can
+/// carry one (`%0A`), and a `(.*)` that stopped at it would let
+/// `/api/..%2Fadmin%0A` skip a matcher that covers `/admin`.
+pub(crate) fn regex(pattern: &str) -> Result<Regex, regex_lite::Error> {
+    regex_lite::RegexBuilder::new(pattern)
+        .dot_matches_new_line(true)
+        .build()
+}
+
 /// Compiles a `has` value, which must match the whole value; a look-ahead
 /// at its start is checked at offset 0.
 fn whole(pattern: &str) -> Result<Pattern> {
@@ -85,7 +94,7 @@ fn whole(pattern: &str) -> Result<Pattern> {
         Error::msg(format!("invalid matcher value {pattern:?}: {why}"))
     };
     let (leading, rest) = split_leading(pattern).map_err(|e| invalid(&e))?;
-    let regex = Regex::new(&format!("^(?:{rest})$")).map_err(|e| invalid(&e))?;
+    let regex = regex(&format!("^(?:{rest})$")).map_err(|e| invalid(&e))?;
     let checks = leading
         .into_iter()
         .map(|look| look.at(0))
@@ -308,7 +317,7 @@ fn compile_path(source: &str) -> Result<Pattern> {
         }
     }
     let out = out.strip_suffix('/').unwrap_or(&out);
-    let regex = Regex::new(&format!("^{out}/?$")).map_err(|e| invalid(&e))?;
+    let regex = regex(&format!("^{out}/?$")).map_err(|e| invalid(&e))?;
     Ok(Pattern::new(regex, checks))
 }
 
@@ -525,6 +534,17 @@ mod tests {
         }
         // An excluded path stays excluded in every form.
         assert!(!docs.matches_path("/api/./users"));
+    }
+
+    #[test]
+    fn encoded_line_breaks_do_not_skip_a_matcher() {
+        let docs = m(&[NEXT_DOCS]);
+        let admin = m(&["/admin/:path*"]);
+        for tricky in ["/api/..%2Fadmin/x%0A", "/api/..%2Fadmin%0D%0A", "/api/..%2Fadmin/%0Ax"] {
+            assert!(docs.matches_path(tricky), "{tricky} must run the middleware");
+        }
+        assert!(admin.matches_path("/admin/x%0Ay"));
+        assert!(m(&["/:path*"]).matches_path("/a%0A/b"));
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl Leading {
         Ok(Check {
             offset,
             negative: self.negative,
-            prefix: Regex::new(&self.prefix)?,
+            prefix: super::regex(&self.prefix)?,
         })
     }
 }
