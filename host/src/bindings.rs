@@ -10,6 +10,14 @@ wasmtime::component::bindgen!({
     imports: {
         "wasi:http/handler.handle": async | store | trappable | tracing,
         "edge:fetch/wait-until.wait-until": store | trappable | tracing,
+        // Every `fetch-event` answer belongs to the calling request, which
+        // the host finds on the store's async call stack.
+        "edge:fetch/fetch-event.client-address": store | trappable | tracing,
+        "edge:fetch/fetch-event.geo": store | trappable | tracing,
+        "edge:fetch/fetch-event.request-id": store | trappable | tracing,
+        "edge:fetch/fetch-event.deferred-deadline-ms": store | trappable | tracing,
+        "edge:fetch/fetch-event.request-deadline-ms": store | trappable | tracing,
+        "edge:fetch/fetch-event.pass-through-on-exception": store | trappable | tracing,
         default: trappable | tracing,
     },
     exports: { default: async | store },

@@ -3,6 +3,7 @@
 //! serve --help` documents each flag.
 
 use crate::geo::{GeoFields, GeoHeaders, GeoPreset};
+use crate::worker::Reuse;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -122,6 +123,21 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "PLATFORM")]
     pub geo_headers: Option<GeoPreset>,
 
+    /// Requests one instance serves before it is replaced. 1 gives every
+    /// request a fresh store, so no guest state outlives a request; above 1
+    /// (reuse mode, as `wasmtime serve` and Spin do by default) globals and
+    /// heap persist between the requests of an instance, which saves the
+    /// instantiation. Deferred tasks are still tracked per request.
+    /// [config: instance_reuse; default 1]
+    #[arg(long)]
+    pub instance_reuse: Option<u32>,
+
+    /// In reuse mode, requests one instance serves at once (a new one is
+    /// taken only while the others wait on I/O).
+    /// [config: instance_concurrency; default 16]
+    #[arg(long)]
+    pub instance_concurrency: Option<u32>,
+
     /// Directory for compiled components, so a restart skips compilation.
     /// [config: cache_dir]
     #[arg(long)]
@@ -179,6 +195,8 @@ struct File {
     shutdown_grace: Option<Duration>,
     pooling: Option<bool>,
     pool_instances: Option<u32>,
+    instance_reuse: Option<u32>,
+    instance_concurrency: Option<u32>,
     geo: Option<GeoFields>,
     cache_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -235,6 +253,8 @@ pub struct Settings {
     pub pooling: bool,
     /// Pooling allocator slots.
     pub pool_instances: u32,
+    /// Requests per instance, over its life and at once.
+    pub reuse: Reuse,
     /// The request headers trusted to tell the client's location.
     pub geo: GeoHeaders,
     /// Compiled-component cache directory.
@@ -329,6 +349,13 @@ impl Settings {
                 .unwrap_or(Duration::from_secs(30)),
             pooling: args.pooling.or(file.pooling).unwrap_or(true),
             pool_instances: args.pool_instances.or(file.pool_instances).unwrap_or(1000),
+            reuse: Reuse {
+                requests: args.instance_reuse.or(file.instance_reuse).unwrap_or(1),
+                concurrent: args
+                    .instance_concurrency
+                    .or(file.instance_concurrency)
+                    .unwrap_or(16),
+            },
             geo,
             cache_dir: args.cache_dir.or(file.cache_dir),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
@@ -344,6 +371,8 @@ impl Settings {
             ("max_memory_mib", self.max_memory_bytes),
             ("max_header_bytes", self.max_header_bytes),
             ("pool_instances", self.pool_instances as usize),
+            ("instance_reuse", self.reuse.requests as usize),
+            ("instance_concurrency", self.reuse.concurrent as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError(format!("{name} must be greater than 0")));

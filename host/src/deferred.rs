@@ -9,7 +9,7 @@
 
 use crate::bindings::edge::fetch::wait_until;
 use crate::metrics::Metrics;
-use crate::state::{Edge, RequestState};
+use crate::state::{Edge, StoreState};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -166,6 +166,8 @@ impl DeferredTasks {
             }
         }
         self.report(&mut tasks);
+        drop(tasks);
+        self.shared.changed.notify_one();
     }
 
     /// Counts of (registered, unsettled) tasks.
@@ -263,14 +265,20 @@ impl Drop for SettleOnValue {
     }
 }
 
-impl wait_until::HostWithStore<RequestState> for Edge {
+impl wait_until::HostWithStore<StoreState> for Edge {
     fn wait_until(
-        mut host: Access<'_, RequestState, Self>,
+        mut host: Access<'_, StoreState, Self>,
         task: FutureReader<Result<(), String>>,
     ) -> wasmtime::Result<()> {
-        let tasks = host.get().deferred.clone();
+        let Some(request) = StoreState::current_request(&mut host) else {
+            tracing::warn!("wait-until called outside of any request; the task is dropped");
+            let mut task = task;
+            return task.close(&mut host);
+        };
+        let tasks = request.deferred.clone();
         match tasks.register() {
             Some(index) => task.pipe(&mut host, SettleOnValue { tasks, index }),
+            // Refused at the parked-task limit (and reported).
             None => {
                 let mut task = task;
                 task.close(&mut host)
@@ -279,16 +287,17 @@ impl wait_until::HostWithStore<RequestState> for Edge {
     }
 }
 
-impl wait_until::Host for RequestState {}
+impl wait_until::Host for StoreState {}
 
 /// Waits for the deferred phase of a request: for the end of the response,
 /// then for every task to settle, at most `deadline` after that end. Tasks
-/// still pending at the deadline are reported TIMED OUT.
+/// still pending at the deadline are reported TIMED OUT, and the result is
+/// `false`: guest work for them may still be running.
 pub async fn settle_after_response(
     tasks: &DeferredTasks,
-    response_end: impl Future<Output = ()>,
+    response_end: impl Future<Output = impl Sized>,
     deadline: Duration,
-) {
+) -> bool {
     response_end.await;
     tasks.mark_response_end();
     if tokio::time::timeout(deadline, tasks.all_settled())
@@ -296,7 +305,9 @@ pub async fn settle_after_response(
         .is_err()
     {
         tasks.settle_pending(Outcome::TimedOut);
+        return false;
     }
+    true
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod body;
 mod check;
 mod config;
 mod deferred;
+mod exchange;
 mod fetch_event;
 mod geo;
 mod lifecycle;
@@ -18,6 +19,7 @@ mod request;
 mod runtime;
 mod server;
 mod state;
+mod worker;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};

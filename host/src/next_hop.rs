@@ -5,7 +5,7 @@
 use crate::bindings::Middleware;
 use crate::bindings::wasi::http::handler;
 use crate::body::HostBody;
-use crate::state::{Edge, RequestState};
+use crate::state::{Edge, StoreState};
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use hyper::body::Incoming;
@@ -88,13 +88,13 @@ impl Upstream {
     /// to the guest, streaming both bodies.
     async fn forward(
         &self,
-        accessor: &Accessor<RequestState, Edge>,
+        accessor: &Accessor<StoreState, Edge>,
         request: Resource<Request>,
     ) -> wasmtime::Result<Result<Resource<Response>, ErrorCode>> {
         let prepared = accessor.with(|mut access| -> wasmtime::Result<Result<_, ErrorCode>> {
-            let state = access.get();
-            let client = state.event.client_address;
-            let mut request = state.table.delete(request)?;
+            let client = StoreState::current_request(&mut access)
+                .and_then(|request| request.event.client_address);
+            let mut request = access.get().table.delete(request)?;
             let original_host = request.authority.take();
             request.scheme = Some(self.scheme.clone());
             request.authority = Some(self.authority.clone());
@@ -181,19 +181,29 @@ fn error_code(error: &hyper_util::client::legacy::Error) -> ErrorCode {
     }
 }
 
-impl handler::HostWithStore<RequestState> for Edge {
+impl handler::HostWithStore<StoreState> for Edge {
     async fn handle(
-        accessor: &Accessor<RequestState, Self>,
+        accessor: &Accessor<StoreState, Self>,
         request: Resource<Request>,
     ) -> wasmtime::Result<Result<Resource<Response>, ErrorCode>> {
         let next = accessor.with(|mut access| access.get().next.clone());
         match next {
             NextHop::Upstream(upstream) => upstream.forward(accessor, request).await,
             NextHop::Origin(origin) => {
-                origin
-                    .wasi_http_handler()
-                    .call_handle(accessor, request)
-                    .await
+                // The origin's handler runs as a task of its own; record it
+                // as serving the caller's request, so the origin's
+                // `edge:fetch` calls are attributed to that request too.
+                let handle = origin.wasi_http_handler().func_handle();
+                let call = accessor.with(|mut access| -> wasmtime::Result<_> {
+                    let caller = StoreState::current_request(&mut access);
+                    let call = handle.start_call_concurrent(&mut access, (request,))?;
+                    if let Some(caller) = caller {
+                        access.get().start_request(call.task(), caller);
+                    }
+                    Ok(call)
+                })?;
+                let (result,) = handle.finish_call_concurrent(accessor, call).await?;
+                Ok(result)
             }
             NextHop::Unset => Ok(Err(ErrorCode::InternalError(Some(
                 "this host has no next handler configured (--upstream or --origin)".into(),
@@ -202,4 +212,4 @@ impl handler::HostWithStore<RequestState> for Edge {
     }
 }
 
-impl handler::Host for RequestState {}
+impl handler::Host for StoreState {}

@@ -1,18 +1,15 @@
 //! The engine (built once) and a loaded component version (built at start and
 //! again on each reload), and the per-request store built from them.
 
-use crate::bindings::edge::fetch::fetch_event::Geolocation;
 use crate::bindings::{Middleware, MiddlewarePre};
 use crate::config::Settings;
 use crate::deferred::DeferredTasks;
-use crate::fetch_event::EventInfo;
 use crate::metrics::Metrics;
 use crate::next_hop::{NextHop, Upstream};
 use crate::outbound::OutboundPolicy;
-use crate::request::Serve;
-use crate::state::{Edge, RequestState};
+use crate::state::{Edge, StoreState};
+use crate::worker::{Pool, Reuse, Serve};
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,8 +85,8 @@ impl Shared {
 /// requests until the next reload, and the in-flight ones after it.
 pub struct Runtime {
     engine: Engine,
-    middleware: MiddlewarePre<RequestState>,
-    origin: Option<MiddlewarePre<RequestState>>,
+    middleware: MiddlewarePre<StoreState>,
+    origin: Option<MiddlewarePre<StoreState>>,
     upstream: Option<Arc<Upstream>>,
     outbound: OutboundPolicy,
     env: Vec<(String, String)>,
@@ -104,6 +101,10 @@ pub struct Runtime {
     pub waits_for_guest_tasks: bool,
     /// Metrics and request ids, shared across versions.
     pub shared: Arc<Shared>,
+    /// How many requests one instance serves.
+    pub reuse: Reuse,
+    /// Requests waiting for a worker of this version (reuse mode).
+    pub pool: Pool,
 }
 
 impl Runtime {
@@ -172,6 +173,8 @@ impl Runtime {
             deferred_timeout: settings.deferred_timeout,
             request_timeout: settings.request_timeout,
             shared,
+            reuse: settings.reuse,
+            pool: Pool::default(),
         })
     }
 
@@ -204,32 +207,19 @@ impl Runtime {
         DeferredTasks::new(request_id, self.metrics().clone(), self.max_parked_tasks)
     }
 
-    /// Creates the store for one request and instantiates in it what
-    /// `serve` names: the served component (with the origin, if any, as its
-    /// next hop), or the origin alone. `client_address` and `geo` are what
-    /// `fetch-event` tells about the client.
+    /// Creates a store and instantiates in it what `serve` names: the
+    /// served component (with the origin, if any, as its next hop), or the
+    /// origin alone.
     pub async fn instantiate(
         &self,
         serve: Serve,
-        request_id: Arc<str>,
-        client_address: Option<SocketAddr>,
-        geo: Option<Geolocation>,
-        deferred: DeferredTasks,
-    ) -> wasmtime::Result<(Store<RequestState>, Middleware)> {
+    ) -> wasmtime::Result<(Store<StoreState>, Middleware)> {
         let started = Instant::now();
         let wasi = wasmtime_wasi::WasiCtx::builder()
             .envs(&self.env)
             .inherit_stdout()
             .inherit_stderr()
             .build();
-        let event = EventInfo {
-            request_id,
-            client_address,
-            geo,
-            deferred_deadline: self.deferred_timeout,
-            request_deadline: Instant::now() + self.request_timeout,
-            pass_through_on_exception: false,
-        };
         let next = match &self.upstream {
             Some(upstream) => NextHop::Upstream(upstream.clone()),
             None => NextHop::Unset,
@@ -242,12 +232,10 @@ impl Runtime {
             .tables(32)
             .trap_on_grow_failure(true)
             .build();
-        let state = RequestState::new(
+        let state = StoreState::new(
             wasi,
             self.outbound.clone(),
             limits,
-            event,
-            deferred,
             next,
             self.metrics().instance_alive(),
         );
@@ -297,7 +285,7 @@ pub enum PassThrough {
 /// The linker every component is instantiated with: WASI 0.2 (for std
 /// guests' `wasi:cli/environment` and friends), WASI 0.3, `wasi:http@0.3.0`,
 /// our `edge:fetch` interfaces and the next-hop `handler`.
-fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
@@ -314,10 +302,10 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<RequestState>> {
 /// and says whether it imports a next-hop `handler`.
 fn load(
     engine: &Engine,
-    linker: &Linker<RequestState>,
+    linker: &Linker<StoreState>,
     path: &Path,
     cache: Option<&Path>,
-) -> wasmtime::Result<(MiddlewarePre<RequestState>, bool)> {
+) -> wasmtime::Result<(MiddlewarePre<StoreState>, bool)> {
     let started = Instant::now();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (component, cached) = compile(engine, &bytes, cache)

@@ -1,0 +1,223 @@
+//! One client request and its one response: whoever produces the response
+//! (the guest, a failure path, or a pass-through) sends it through the
+//! exchange, and the deferred phase of every store that served the request
+//! starts at the end of that response's body.
+
+use crate::bindings::edge::fetch::fetch_event::Geolocation;
+use crate::body::{self, BodyEnd, EndSender, HostBody, ObservedBody};
+use crate::lifecycle::{Admitted, Drain};
+use crate::replay::Replay;
+use crate::runtime::{PassThrough, Runtime};
+use crate::worker::{Job, Serve};
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{oneshot, watch};
+use tracing::Instrument;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+
+/// The response header that tells the client which request id the host's
+/// log lines for its request carry.
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Everything about a client request that outlives the store serving it.
+#[derive(Clone)]
+pub struct Exchange {
+    /// The component version that serves the request.
+    pub runtime: Arc<Runtime>,
+    /// Where live requests are listed for graceful shutdown.
+    pub drain: Arc<Drain>,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The client's location, from the headers the operator trusts.
+    pub geo: Option<Geolocation>,
+    /// The host's id for the request.
+    pub request_id: Arc<str>,
+    /// Sends the one response.
+    pub responder: Responder,
+    /// Tells when the response body has been sent in full (or abandoned).
+    pub body_end: watch::Receiver<Option<BodyEnd>>,
+}
+
+impl Exchange {
+    /// The guest failed before answering: pass the original request through
+    /// to the next hop if it asked for that and the request can be replayed,
+    /// else answer `status`.
+    pub fn fail(&self, status: StatusCode, pass_through: Option<Replay>) {
+        if self.responder.is_sent() {
+            return;
+        }
+        match pass_through {
+            Some(replay) => {
+                tokio::spawn(self.clone().pass_through(replay).in_current_span());
+            }
+            None => self.responder.error(status),
+        }
+    }
+
+    /// Forwards the original request to the next hop (`pass-through-on-exception`).
+    async fn pass_through(self, replay: Replay) {
+        let Some(request) = replay.take() else {
+            tracing::warn!(
+                limit = crate::replay::REPLAY_LIMIT,
+                "cannot pass through: the middleware read more of the body than the host keeps"
+            );
+            return self.responder.error(StatusCode::INTERNAL_SERVER_ERROR);
+        };
+        match self.runtime.pass_through_target() {
+            PassThrough::Upstream(upstream) => {
+                tracing::warn!("middleware failed; passing the request through to the upstream");
+                match upstream.send(request, Some(self.client)).await {
+                    Ok(response) => self
+                        .responder
+                        .send(response.map(|b| b.map_err(Into::into).boxed_unsync())),
+                    Err(code) => self.responder.error(status_for(&code)),
+                }
+            }
+            PassThrough::Origin => {
+                tracing::warn!("middleware failed; passing the request through to the origin");
+                let runtime = self.runtime.clone();
+                runtime.dispatch(
+                    Serve::Origin,
+                    Job {
+                        exchange: self,
+                        request,
+                        replay: None,
+                        span: tracing::Span::current(),
+                    },
+                );
+            }
+            PassThrough::Unavailable => {
+                tracing::warn!("cannot pass through: the component has no next hop");
+                self.responder.error(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}
+
+/// The transmission result the guest sees for its response: `ok` once the
+/// last body frame was handed to the connection, an error if it never was.
+pub async fn transmission_result(
+    end: watch::Receiver<Option<BodyEnd>>,
+) -> Result<(), wasmtime_wasi_http::Error> {
+    match body::body_end(end).await {
+        BodyEnd::Complete => Ok(()),
+        BodyEnd::Aborted => Err(wasmtime_wasi_http::Error::ConnectionTerminated),
+    }
+}
+
+/// The HTTP status the host answers with when the handler returns `code`.
+pub fn status_for(code: &ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::HttpRequestDenied => StatusCode::FORBIDDEN,
+        ErrorCode::HttpRequestBodySize(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::HttpRequestUriTooLong => StatusCode::URI_TOO_LONG,
+        ErrorCode::HttpRequestHeaderSectionSize(_) | ErrorCode::HttpRequestHeaderSize(_) => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        }
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::DnsTimeout
+        | ErrorCode::HttpResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::InternalError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// Sends the one response of a request to the connection, from whichever
+/// path produces it first.
+#[derive(Clone)]
+pub struct Responder {
+    slot: Arc<Mutex<Option<Unsent>>>,
+    request_id: Arc<str>,
+}
+
+/// What a response needs before it is sent: the connection's channel, the
+/// end signal for its body, and the request's place in the gate.
+struct Unsent {
+    tx: oneshot::Sender<http::Response<ObservedBody>>,
+    end: EndSender,
+    admitted: Admitted,
+}
+
+impl Responder {
+    /// A responder that hands the response to `tx`, reports its body's end
+    /// on `end`, and holds `admitted` until then.
+    pub fn new(
+        tx: oneshot::Sender<http::Response<ObservedBody>>,
+        end: EndSender,
+        admitted: Admitted,
+        request_id: Arc<str>,
+    ) -> Self {
+        Self {
+            slot: Arc::new(Mutex::new(Some(Unsent { tx, end, admitted }))),
+            request_id,
+        }
+    }
+
+    /// Whether the response has been sent.
+    pub fn is_sent(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Sends `response`, with an `x-request-id` header, unless a response
+    /// was sent already. If the client is gone, the body is dropped unsent,
+    /// which ends it as aborted.
+    pub fn send(&self, mut response: http::Response<HostBody>) {
+        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        }
+        let taken = self
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(Unsent { tx, end, admitted }) = taken {
+            let _ = tx.send(response.map(|body| ObservedBody::new(body, end, Some(admitted))));
+        }
+    }
+
+    /// Sends a plain-text error response naming the request id, so a user
+    /// can find the log lines; details stay in the log.
+    pub fn error(&self, status: StatusCode) {
+        let reason = status.canonical_reason().unwrap_or("error");
+        let text = format!(
+            "{} {reason} (request id {})\n",
+            status.as_u16(),
+            self.request_id
+        );
+        let mut response = http::Response::new(body::full(text));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.send(response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_gateway_statuses() {
+        assert_eq!(
+            status_for(&ErrorCode::ConnectionRefused),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            status_for(&ErrorCode::ConnectionTimeout),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            status_for(&ErrorCode::InternalError(Some("x".into()))),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

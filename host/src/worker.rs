@@ -1,0 +1,612 @@
+//! Workers: a store and its instance, serving requests until it retires.
+//!
+//! By default a worker serves exactly one request, so no guest state
+//! survives a request. In reuse mode (`instance_reuse` above 1) it serves up
+//! to that many, up to `instance_concurrency` at once, as `wasmtime serve`
+//! and Spin do. Either way a worker:
+//!
+//! - starts each request's handler as a guest task of its own and attributes
+//!   every `edge:fetch` call to the request whose task makes it
+//!   ([`StoreState::current_request`]);
+//! - sends the response, then keeps the store alive for the request's
+//!   deferred phase (see [`crate::deferred`]);
+//! - enforces the deadlines from outside the store's event loop, since a
+//!   guest that computes without pause holds the store: a request with no
+//!   response at `request_timeout` gets a 504 and its tasks are TIMED OUT;
+//!   tasks still pending `deferred_timeout` after the response end are TIMED
+//!   OUT. A guest task cannot be cancelled alone, so an overdue request
+//!   retires its worker: it takes no new requests, and its store is dropped
+//!   once every request it took is settled or overdue;
+//! - when the instance traps, fails every request it holds: a 500 (or a
+//!   pass-through) for those not answered yet, REJECTED for their pending
+//!   tasks.
+
+use crate::bindings::Middleware;
+use crate::body;
+use crate::deferred::{Outcome, settle_after_response};
+use crate::exchange::{Exchange, status_for, transmission_result};
+use crate::fetch_event::EventInfo;
+use crate::lifecycle::Live;
+use crate::replay::Replay;
+use crate::runtime::Runtime;
+use crate::state::{RequestContext, StoreState};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use http::StatusCode;
+use std::collections::{HashMap, VecDeque};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use tracing::Instrument;
+use wasmtime::component::Accessor;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p3::{Request, Response};
+
+use crate::body::HostBody;
+
+/// How long a worker in reuse mode waits for another request before it
+/// retires.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a worker's store serves.
+#[derive(Clone, Copy, Debug)]
+pub enum Serve {
+    /// The served component (which may call its next hop).
+    Component,
+    /// The origin alone: the next hop, when the middleware failed and asked
+    /// for `pass-through-on-exception`.
+    Origin,
+}
+
+/// How many requests one instance serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reuse {
+    /// Requests over the instance's life.
+    pub requests: u32,
+    /// Requests at once.
+    pub concurrent: u32,
+}
+
+impl Reuse {
+    /// A fresh store for every request.
+    pub const SINGLE: Reuse = Reuse {
+        requests: 1,
+        concurrent: 1,
+    };
+}
+
+/// One client request on its way to a worker.
+pub struct Job {
+    /// The request's exchange: its responder and what outlives the store.
+    pub exchange: Exchange,
+    /// The request as the guest gets it.
+    pub request: http::Request<HostBody>,
+    /// Lets the host forward the original request if the middleware fails.
+    pub replay: Option<Replay>,
+    /// The request's span: every log line about it carries its id.
+    pub span: tracing::Span,
+}
+
+/// Requests waiting for a worker of one component version.
+#[derive(Default)]
+pub struct Pool {
+    queue: Mutex<VecDeque<Job>>,
+    pushed: Notify,
+    /// Workers that would take a queued request now.
+    available: AtomicUsize,
+}
+
+impl Pool {
+    fn try_pop(&self) -> Option<Job> {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+
+    /// Waits for a queued request. Dropping this future while it holds a
+    /// wake-up passes the wake-up on to another waiting worker.
+    async fn next_job(&self) -> Job {
+        loop {
+            let mut notified = pin!(self.pushed.notified());
+            notified.as_mut().enable();
+            if let Some(job) = self.try_pop() {
+                return job;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Runtime {
+    /// Hands `job` to a worker: one with room for it in reuse mode, else a
+    /// new one.
+    pub fn dispatch(self: &Arc<Self>, serve: Serve, job: Job) {
+        let pool = &self.pool;
+        if matches!(serve, Serve::Origin) || pool.available.load(Ordering::Acquire) == 0 {
+            return Worker::spawn(self.clone(), serve, job);
+        }
+        let mut queue = pool.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.push_back(job);
+        // A worker that became unavailable after the check above would
+        // leave the request queued: then start a worker for it here. (A
+        // worker that becomes unavailable after this check starts one
+        // itself; see `Worker::set_available`.)
+        if pool.available.load(Ordering::Acquire) == 0 {
+            let job = queue.pop_back();
+            drop(queue);
+            if let Some(job) = job {
+                Worker::spawn(self.clone(), serve, job);
+            }
+        } else {
+            drop(queue);
+            pool.pushed.notify_one();
+        }
+    }
+}
+
+/// A store's requests, as the worker's deadline keeper sees them.
+struct Ticket {
+    id: u64,
+    context: Arc<RequestContext>,
+    exchange: Exchange,
+    replay: Option<Replay>,
+    started: Instant,
+    /// Set when the request's deferred phase is over (settled or overdue).
+    finished: Notify,
+    span: tracing::Span,
+    /// Lists the request for graceful shutdown while it lives.
+    _live: Live,
+}
+
+/// What the guest side of a worker tells its deadline keeper.
+enum Event {
+    /// A request was started on the instance.
+    Started(Arc<Ticket>),
+    /// Every request is done; the guest's own tasks are awaited (components
+    /// that do not register them through `edge:fetch/wait-until`).
+    Draining,
+}
+
+/// How a request's time on a store ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watched {
+    /// Its deferred tasks settled in time.
+    Settled,
+    /// It missed a deadline; guest work for it may still be running.
+    Overdue,
+}
+
+/// How a worker's store ended.
+enum End {
+    /// The guest side finished (`Ok`) or the instance failed (`Err`).
+    Ran(wasmtime::Result<()>),
+    /// Every request was settled or overdue while guest work of an overdue
+    /// one may still run: the store is dropped to stop it.
+    Killed,
+    /// A component without `wait-until` still had tasks at the deadline.
+    GuestTasksTimedOut,
+}
+
+/// A future that watches one request's deadlines.
+type WatchFuture = Pin<Box<dyn Future<Output = (u64, Watched)> + Send>>;
+
+/// The deadline keeper of a worker: the requests its store holds, each with
+/// the future that watches its deadlines.
+struct Keeper {
+    live: HashMap<u64, Arc<Ticket>>,
+    watches: FuturesUnordered<WatchFuture>,
+    request_timeout: Duration,
+    deferred_timeout: Duration,
+}
+
+impl Keeper {
+    fn new(runtime: &Runtime) -> Keeper {
+        Keeper {
+            live: HashMap::new(),
+            watches: FuturesUnordered::new(),
+            request_timeout: runtime.request_timeout,
+            deferred_timeout: runtime.deferred_timeout,
+        }
+    }
+
+    /// Takes note of what the guest side tells.
+    fn receive(
+        &mut self,
+        event: Event,
+        draining: &mut Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    ) {
+        match event {
+            Event::Started(ticket) => {
+                let span = ticket.span.clone();
+                let watching = watch(ticket.clone(), self.request_timeout, self.deferred_timeout);
+                self.watches.push(Box::pin(watching.instrument(span)));
+                self.live.insert(ticket.id, ticket);
+            }
+            Event::Draining => {
+                let deadline = Box::pin(tokio::time::sleep(self.deferred_timeout));
+                *draining = Some((Instant::now(), deadline));
+            }
+        }
+    }
+
+    /// Takes note of everything the guest side has told so far.
+    fn receive_all(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+        draining: &mut Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    ) {
+        while let Ok(event) = events.try_recv() {
+            self.receive(event, draining);
+        }
+    }
+}
+
+/// A store and its instance, and how many requests it may still take.
+struct Worker {
+    runtime: Arc<Runtime>,
+    serve: Serve,
+    reuse: Reuse,
+    /// Counted in the pool's `available`.
+    available: bool,
+}
+
+impl Worker {
+    fn spawn(runtime: Arc<Runtime>, serve: Serve, job: Job) {
+        let reuse = match serve {
+            Serve::Component => runtime.reuse,
+            Serve::Origin => Reuse::SINGLE,
+        };
+        let worker = Worker {
+            runtime,
+            serve,
+            reuse,
+            available: false,
+        };
+        tokio::spawn(worker.run(job));
+    }
+
+    /// Tells the pool whether this worker takes queued requests now.
+    fn set_available(&mut self, available: bool) {
+        if available == self.available {
+            return;
+        }
+        self.available = available;
+        let pool = &self.runtime.pool;
+        if available {
+            pool.available.fetch_add(1, Ordering::AcqRel);
+        } else if pool.available.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(job) = pool.try_pop()
+        {
+            // The last available worker left; a request queued just before
+            // would wait for nobody.
+            Worker::spawn(self.runtime.clone(), self.serve, job);
+        }
+    }
+
+    async fn run(mut self, first: Job) {
+        let runtime = self.runtime.clone();
+        let (mut store, guest) = match runtime.instantiate(self.serve).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                let _span = first.span.enter();
+                tracing::error!(serve = ?self.serve, error = format!("{error:#}"), "instantiation failed");
+                first
+                    .exchange
+                    .responder
+                    .error(StatusCode::INTERNAL_SERVER_ERROR);
+                return;
+            }
+        };
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let retiring = AtomicBool::new(false);
+        let accept_concurrent = AtomicBool::new(true);
+        let waits_for_guest_tasks = runtime.waits_for_guest_tasks;
+        let guest_side = {
+            let (worker, guest, retiring, accept_concurrent) =
+                (&mut self, &guest, &retiring, &accept_concurrent);
+            async move |accessor: &Accessor<StoreState>| -> wasmtime::Result<()> {
+                worker
+                    .serve_requests(
+                        accessor,
+                        guest,
+                        first,
+                        &events_tx,
+                        retiring,
+                        accept_concurrent,
+                    )
+                    .await?;
+                if waits_for_guest_tasks {
+                    let _ = events_tx.send(Event::Draining);
+                    std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                }
+                Ok(())
+            }
+        };
+        let mut run = pin!(store.run_concurrent(guest_side));
+        // The guest side takes another request at once only while the
+        // requests it has wait (the event loop is idle), never while they
+        // compute: other workers, on other threads, take the rest.
+        let mut run = std::future::poll_fn(|cx| {
+            let polled = run.as_mut().poll(cx);
+            if polled.is_pending() && !accept_concurrent.swap(true, Ordering::AcqRel) {
+                return run.as_mut().poll(cx);
+            }
+            polled
+        });
+
+        let mut keeper = Keeper::new(&runtime);
+        let mut overdue = false;
+        let mut draining: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+        let end = loop {
+            tokio::select! {
+                ran = &mut run => {
+                    // A request may have started and failed within one turn.
+                    keeper.receive_all(&mut events, &mut draining);
+                    break End::Ran(ran.and_then(|result| result));
+                }
+                Some(event) = events.recv() => keeper.receive(event, &mut draining),
+                Some((id, watched)) = keeper.watches.next(), if !keeper.watches.is_empty() => {
+                    if let Some(ticket) = keeper.live.remove(&id) {
+                        ticket.finished.notify_one();
+                    }
+                    if watched == Watched::Overdue {
+                        overdue = true;
+                        retiring.store(true, Ordering::Release);
+                    }
+                    if overdue && keeper.live.is_empty() {
+                        // Requests started before the worker retired may
+                        // still be on their way here.
+                        keeper.receive_all(&mut events, &mut draining);
+                        if keeper.live.is_empty() {
+                            break End::Killed;
+                        }
+                    }
+                }
+                () = async { draining.as_mut().expect("guarded").1.as_mut().await }, if draining.is_some() => {
+                    break End::GuestTasksTimedOut;
+                }
+            }
+        };
+        let live = keeper.live;
+        let after_ms = |since: Instant| since.elapsed().as_millis() as u64;
+        match end {
+            End::Ran(Ok(())) => {
+                if let Some((since, _)) = draining {
+                    tracing::info!(
+                        after_response_end_ms = after_ms(since),
+                        "guest tasks FINISHED (component without edge:fetch/wait-until)"
+                    );
+                }
+            }
+            End::Ran(Err(error)) => {
+                let error = format!("{error:#}");
+                if live.is_empty() {
+                    tracing::error!(error, "guest failed after its responses");
+                }
+                for ticket in live.values() {
+                    let _span = ticket.span.enter();
+                    tracing::error!(error, "guest failed");
+                    let pass = ticket.context.event.passes_through_on_exception();
+                    ticket.exchange.fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        ticket.replay.clone().filter(|_| pass),
+                    );
+                    ticket
+                        .context
+                        .deferred
+                        .settle_pending(Outcome::Rejected(format!("the instance failed: {error}")));
+                }
+            }
+            End::Killed => tracing::debug!("every request settled or overdue; instance dropped"),
+            End::GuestTasksTimedOut => tracing::warn!(
+                after_response_end_ms = draining.map_or(0, |(since, _)| after_ms(since)),
+                "guest tasks TIMED OUT (component without edge:fetch/wait-until); instance dropped"
+            ),
+        }
+        // The store (and whatever guest work is left in it) is dropped here.
+    }
+
+    /// The guest side: takes requests (the first, then queued ones while
+    /// it may), runs each handler as its own guest task, and returns when
+    /// the worker takes no more and every request it took is finished.
+    async fn serve_requests(
+        &mut self,
+        accessor: &Accessor<StoreState>,
+        guest: &Middleware,
+        first: Job,
+        events: &mpsc::UnboundedSender<Event>,
+        retiring: &AtomicBool,
+        accept_concurrent: &AtomicBool,
+    ) -> wasmtime::Result<()> {
+        let runtime = self.runtime.clone();
+        let mut running = FuturesUnordered::new();
+        let mut taken: u32 = 0;
+        let mut pending = Some(first);
+        let mut next_job = None;
+        let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let served = std::future::poll_fn(|cx| {
+            loop {
+                if let Some(job) = pending.take() {
+                    taken += 1;
+                    accept_concurrent.store(false, Ordering::Release);
+                    let Job {
+                        exchange,
+                        request,
+                        replay,
+                        span,
+                    } = job;
+                    let ticket = Arc::new(Ticket::new(
+                        &runtime,
+                        u64::from(taken),
+                        exchange,
+                        replay,
+                        span.clone(),
+                    ));
+                    let _ = events.send(Event::Started(ticket.clone()));
+                    running.push(serve_one(accessor, guest, ticket, request).instrument(span));
+                }
+                while let Poll::Ready(Some(done)) = running.poll_next_unpin(cx) {
+                    done?;
+                }
+                let open = !retiring.load(Ordering::Acquire) && taken < self.reuse.requests;
+                let room = running.len() < self.reuse.concurrent as usize
+                    && (running.is_empty() || accept_concurrent.load(Ordering::Acquire));
+                self.set_available(open && room);
+                if open && room {
+                    let next = next_job.get_or_insert_with(|| Box::pin(runtime.pool.next_job()));
+                    if let Poll::Ready(job) = next.as_mut().poll(cx) {
+                        next_job = None;
+                        idle = None;
+                        pending = Some(job);
+                        continue;
+                    }
+                } else {
+                    // Dropping the wait passes on a wake-up it may hold.
+                    next_job = None;
+                }
+                if !running.is_empty() {
+                    idle = None;
+                    return Poll::Pending;
+                }
+                if !open {
+                    return Poll::Ready(Ok(()));
+                }
+                let timer = idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(IDLE_TIMEOUT)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Pending;
+            }
+        })
+        .await;
+        self.set_available(false);
+        served
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.set_available(false);
+    }
+}
+
+impl Ticket {
+    /// The ticket of a request a worker takes: its `fetch-event` facts and
+    /// an empty set of deferred tasks, listed for graceful shutdown.
+    fn new(
+        runtime: &Runtime,
+        id: u64,
+        exchange: Exchange,
+        replay: Option<Replay>,
+        span: tracing::Span,
+    ) -> Ticket {
+        let started = Instant::now();
+        let deferred = runtime.deferred_tasks(exchange.request_id.clone());
+        let live = exchange.drain.enter(deferred.clone());
+        let event = EventInfo {
+            request_id: exchange.request_id.clone(),
+            client_address: Some(exchange.client),
+            geo: exchange.geo.clone(),
+            deferred_deadline: runtime.deferred_timeout,
+            request_deadline: started + runtime.request_timeout,
+            pass_through_on_exception: AtomicBool::new(false),
+        };
+        Ticket {
+            id,
+            context: Arc::new(RequestContext { event, deferred }),
+            exchange,
+            replay,
+            started,
+            finished: Notify::new(),
+            span,
+            _live: live,
+        }
+    }
+}
+
+/// Runs one request's handler as a guest task of its own and sends its
+/// response; then waits until the deadline keeper says the request's
+/// deferred phase is over, and forgets the request.
+async fn serve_one(
+    accessor: &Accessor<StoreState>,
+    guest: &Middleware,
+    ticket: Arc<Ticket>,
+    request: http::Request<HostBody>,
+) -> wasmtime::Result<()> {
+    let handle = guest.wasi_http_handler().func_handle();
+    let call = accessor.with(|mut access| -> wasmtime::Result<_> {
+        let state = access.get();
+        let (request, request_body_io) = Request::from_http(state.http().hooks, request);
+        tokio::spawn(
+            async move {
+                if let Err(error) = request_body_io.await {
+                    tracing::debug!(%error, "request body was not read to the end");
+                }
+            }
+            .in_current_span(),
+        );
+        let request = state.http().table.push(request)?;
+        let call = handle.start_call_concurrent(&mut access, (request,))?;
+        access
+            .get()
+            .start_request(call.task(), ticket.context.clone());
+        Ok(call)
+    })?;
+    let (result,) = handle.finish_call_concurrent(accessor, call).await?;
+    match result {
+        Ok(response) => {
+            let transmitted = transmission_result(ticket.exchange.body_end.clone());
+            let response = accessor.with(|mut access| {
+                let response: Response = access.get().http().table.delete(response)?;
+                response.into_http(&mut access, transmitted)
+            })?;
+            ticket.exchange.responder.send(response);
+        }
+        Err(code) => {
+            tracing::warn!(error = ?code, "the handler returned an error");
+            let pass = ticket.context.event.passes_through_on_exception();
+            ticket
+                .exchange
+                .fail(status_for(&code), ticket.replay.clone().filter(|_| pass));
+        }
+    }
+    ticket.finished.notified().await;
+    accessor.with(|mut access| access.get().end_request(&ticket.context));
+    Ok(())
+}
+
+/// The deadline keeper's view of one request: its handler phase (a 504 if
+/// no response comes before `request_timeout`), then its deferred phase
+/// (tasks TIMED OUT if still pending `deferred_timeout` after the response
+/// end).
+async fn watch(
+    ticket: Arc<Ticket>,
+    request_timeout: Duration,
+    deferred_timeout: Duration,
+) -> (u64, Watched) {
+    let deferred_phase = settle_after_response(
+        &ticket.context.deferred,
+        body::body_end(ticket.exchange.body_end.clone()),
+        deferred_timeout,
+    );
+    let handler_timeout = async {
+        tokio::time::sleep_until((ticket.started + request_timeout).into()).await;
+        if ticket.exchange.responder.is_sent() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let watched = tokio::select! {
+        settled = deferred_phase => if settled { Watched::Settled } else { Watched::Overdue },
+        () = handler_timeout => {
+            tracing::warn!(timeout = ?request_timeout, "no response before the request timeout");
+            ticket.exchange.responder.error(StatusCode::GATEWAY_TIMEOUT);
+            ticket.context.deferred.settle_pending(Outcome::TimedOut);
+            Watched::Overdue
+        }
+    };
+    (ticket.id, watched)
+}
