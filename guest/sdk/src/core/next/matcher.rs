@@ -540,8 +540,15 @@ mod tests {
     fn encoded_line_breaks_do_not_skip_a_matcher() {
         let docs = m(&[NEXT_DOCS]);
         let admin = m(&["/admin/:path*"]);
-        for tricky in ["/api/..%2Fadmin/x%0A", "/api/..%2Fadmin%0D%0A", "/api/..%2Fadmin/%0Ax"] {
-            assert!(docs.matches_path(tricky), "{tricky} must run the middleware");
+        for tricky in [
+            "/api/..%2Fadmin/x%0A",
+            "/api/..%2Fadmin%0D%0A",
+            "/api/..%2Fadmin/%0Ax",
+        ] {
+            assert!(
+                docs.matches_path(tricky),
+                "{tricky} must run the middleware"
+            );
         }
         assert!(admin.matches_path("/admin/x%0Ay"));
         assert!(m(&["/:path*"]).matches_path("/a%0A/b"));
