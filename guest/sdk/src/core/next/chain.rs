@@ -10,7 +10,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
 use super::cookies::{RequestCookies, ResponseCookies};
-use super::matcher::{MatchInput, Matcher, path_forms, redirect_target};
+use super::matcher::{MatchInput, Matcher, redirect_target, scoped_forms};
 use super::request::NextRequest;
 use super::response::{NextResponse, OVERRIDE_HEADERS, REQUEST_PREFIX, REWRITE};
 use super::url::{NextUrl, UrlConfig};
@@ -98,14 +98,18 @@ impl<E: Clone + 'static> Chain<E> {
         Self::default()
     }
 
-    /// Sets the base path (`basePath`) [`NextUrl`]s are parsed with.
+    /// Sets the base path (`basePath`) [`NextUrl`]s are parsed with; as in
+    /// Next.js, matchers then match paths under it only, without it (see
+    /// [`Matcher`]'s docs).
     #[must_use]
     pub fn base_path(mut self, base_path: &str) -> Self {
         self.config.base_path = base_path.trim_end_matches('/').to_owned();
         self
     }
 
-    /// Sets the locales and the default locale (`i18n`).
+    /// Sets the locales and the default locale (`i18n`); as in Next.js,
+    /// matchers then match paths without their locale segment (see
+    /// [`Matcher`]'s docs).
     #[must_use]
     pub fn i18n(mut self, locales: &[&str], default_locale: &str) -> Self {
         self.config.locales = locales.iter().map(|l| (*l).to_owned()).collect();
@@ -154,7 +158,7 @@ impl<E: Clone + 'static> Chain<E> {
         let mut merged = HeaderMap::new();
         let mut external = None;
         for step in &self.steps {
-            let paths = match path_forms(request.uri().path()) {
+            let paths = match scoped_forms(request.uri().path(), &self.config) {
                 Ok(paths) => paths,
                 Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, Body::from(e.to_string()))),
             };
@@ -676,6 +680,41 @@ mod tests {
         assert!(hop.0.borrow().is_empty());
         assert_eq!(run(&chain, request("/a\\admin", &[])).0.status(), 308);
         assert_eq!(run(&chain, request("/%ff", &[])).0.status(), 400);
+    }
+
+    #[test]
+    fn matchers_see_paths_without_base_path_and_locale() {
+        let chain = Chain::new()
+            .base_path("/docs")
+            .i18n(&["en", "fr"], "en")
+            .route(
+                Matcher::new(["/admin/:p*"]).unwrap(),
+                async |req: &NextRequest, (): ()| {
+                    let body = format!(
+                        "{:?} {}",
+                        req.next_url().locale(),
+                        req.next_url().pathname()
+                    );
+                    Ok(NextResponse::new(StatusCode::FORBIDDEN, body))
+                },
+            );
+        for (path, locale) in [
+            ("/docs/admin", "en"),
+            ("/docs/fr/admin/x", "fr"),
+            ("/docs/%66r/admin", "en"),
+        ] {
+            let (response, hop) = run(&chain, request(path, &[]));
+            assert_eq!(response.status(), 403, "{path}");
+            assert!(hop.0.borrow().is_empty());
+            let body = block_on(response.into_body().text()).unwrap();
+            assert!(
+                body.starts_with(&format!("Some(\"{locale}\")")),
+                "{path}: {body}"
+            );
+        }
+        for path in ["/admin", "/fr/admin", "/docs/de/admin", "/docs"] {
+            assert_eq!(run(&chain, request(path, &[])).0.status(), 200, "{path}");
+        }
     }
 
     #[test]
