@@ -48,6 +48,10 @@ enum Task {
         /// Address the demo listens on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// Serve auth-middleware (Clerk-like sessions, with a demo sign-in
+        /// and password `demo`) instead of hello-middleware.
+        #[arg(long)]
+        auth: bool,
     },
     /// Compose components into one (`wac plug`, as a library): each
     /// component's `wasi:http/handler` import is plugged with the next one's
@@ -102,9 +106,13 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match cli.command {
         Task::Build => build(&root),
-        Task::Demo { addr } => {
+        Task::Demo { addr, auth } => {
             build(&root)?;
-            demo(&root, &addr)
+            if auth {
+                demo_auth(&root, &addr)
+            } else {
+                demo(&root, &addr)
+            }
         }
         Task::Compose {
             output,
@@ -409,6 +417,46 @@ fn demo(root: &Path, addr: &str) -> anyhow::Result<()> {
         .status()
         .context("starting edge-host")?;
     check(status, "edge-host")
+}
+
+/// The session secret of the auth demo (the demo only: anyone reading this
+/// can forge its sessions).
+const DEMO_AUTH_SECRET: &str = "edgeware-demo-secret-not-for-production";
+/// The password of the auth demo's sign-in form.
+const DEMO_PASSWORD: &str = "demo";
+
+/// Serves auth-middleware in front of the demo origin until interrupted;
+/// its telemetry and session-sync calls go to a printing loopback sink.
+fn demo_auth(root: &Path, addr: &str) -> anyhow::Result<()> {
+    let sink = TcpListener::bind("127.0.0.1:0").context("starting the deferred-call sink")?;
+    let sink_addr = sink.local_addr()?.to_string();
+    std::thread::spawn(move || print_deferred_calls(sink));
+    let dist = root.join("dist");
+    println!();
+    println!("edgeware demo: auth-middleware (Clerk-like sessions) in front of demo-origin");
+    println!("  open   http://{addr}/dashboard  (redirects to /sign-in)");
+    println!("  sign in with any user name and the password `{DEMO_PASSWORD}`: the origin's page");
+    println!("  then shows the x-user-id / x-session-id the middleware added. The deferred");
+    println!("  telemetry and session-sync POSTs print here. Ctrl-C stops it.");
+    println!();
+    let env = [
+        format!("AUTH_SECRET={DEMO_AUTH_SECRET}"),
+        format!("SIGN_IN_PASSWORD={DEMO_PASSWORD}"),
+        format!("TELEMETRY_URL=http://{sink_addr}/telemetry"),
+        format!("SESSION_SYNC_URL=http://{sink_addr}/session-sync"),
+    ];
+    let mut command = Command::new(root.join("target/debug/edge-host"));
+    command
+        .arg("serve")
+        .arg(dist.join("auth-middleware.wasm"))
+        .arg("--origin")
+        .arg(dist.join("demo-origin.wasm"))
+        .args(["--addr", addr])
+        .args(["--allow-outbound", &sink_addr]);
+    for pair in &env {
+        command.args(["--env", pair]);
+    }
+    check(command.status().context("starting edge-host")?, "edge-host")
 }
 
 /// A tiny loopback HTTP server that prints every request it receives: the

@@ -127,12 +127,8 @@ impl Proxy {
         for name in internal {
             req.headers_mut().remove(name);
         }
-        let path = req.uri().path();
-        let public = matches!(path, "/" | "/sign-in" | "/favicon.ico")
-            || path == "/static"
-            || path.starts_with("/static/");
         let mut refreshed = None;
-        if !public {
+        if !is_public(req.uri().path()) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -212,6 +208,35 @@ fn cookie(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// `(user, session, exp)` of a valid token, else why not.
+/// The component's public routes: `/`, `/sign-in`, and what Clerk's
+/// default matcher skips (`/_next...` and paths with a static-file
+/// extension, except under `/api` and `/trpc`), on the raw path (the
+/// benchmark's paths need no decoding).
+fn is_public(path: &str) -> bool {
+    const STATIC: [&str; 20] = [
+        "html", "htm", "css", "js", "jpeg", "jpg", "webp", "png", "gif", "svg", "ttf", "woff2",
+        "woff", "ico", "csv", "docx", "doc", "xlsx", "xls", "zip",
+    ];
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    if matches!(path, "/" | "/sign-in") {
+        return true;
+    }
+    if path.starts_with("/api") || path.starts_with("/trpc") {
+        return false;
+    }
+    path.starts_with("/_next")
+        || path.match_indices('.').any(|(dot, _)| {
+            let rest = &path[dot + 1..];
+            rest.starts_with("webmanifest")
+                || STATIC.iter().any(|ext| {
+                    rest.starts_with(ext) && !(*ext == "js" && rest[2..].starts_with("on"))
+                })
+        })
+}
+
 fn verify(token: &str, secret: &str, now: u64) -> Result<(String, String, u64), &'static str> {
     let (payload, signature) = token.rsplit_once('.').ok_or("malformed")?;
     let signature = hex(signature).ok_or("malformed")?;
@@ -279,4 +304,39 @@ fn plain(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut res = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
     *res.status_mut() = status;
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_public;
+
+    #[test]
+    fn public_routes_are_the_components() {
+        for public in [
+            "/",
+            "/sign-in",
+            "/sign-in/",
+            "/logo.png",
+            "/app.css",
+            "/a/b/app.js",
+            "/a.jsx",
+            "/_next/static/x.js",
+            "/_nextjs",
+            "/favicon.ico",
+            "/site.webmanifest",
+        ] {
+            assert!(is_public(public), "{public}");
+        }
+        for protected in [
+            "/dashboard",
+            "/dashboard.json",
+            "/data.json",
+            "/api/x.png",
+            "/trpc/a.css",
+            "/static/docs",
+            "/sign-in/x",
+        ] {
+            assert!(!is_public(protected), "{protected}");
+        }
+    }
 }

@@ -1,7 +1,10 @@
 //! Clerk-like session auth as a Next.js-style middleware.
 //!
-//! Public routes (`/`, `/sign-in`, `/static/...`, `/favicon.ico`) skip it
-//! (matcher). Elsewhere the `__session` cookie must hold
+//! Public routes skip it: `/`, `/sign-in`, and what Clerk's default matcher
+//! skips, i.e. Next.js internals (`/_next/...`) and static files (a path
+//! with a `.css`, `.js`, `.png`, `.ico`, `.csv`, `.zip`, ... extension),
+//! except under `/api` and `/trpc`. As with Clerk, an origin must not serve
+//! private content under such names. Elsewhere the `__session` cookie must hold
 //! `<user>.<session>.<exp>.<hex HMAC-SHA256(AUTH_SECRET, "<user>.<session>.<exp>")>`
 //! with `exp` (Unix seconds) in the future:
 //! - missing, invalid or expired: `307` to `/sign-in?redirect_url=<path>`,
@@ -9,6 +12,17 @@
 //! - valid: the origin gets `x-user-id` / `x-session-id`; a session that
 //!   expires within 5 minutes is refreshed (new cookie on the response);
 //!   a deferred "session sync" `POST` goes to `SESSION_SYNC_URL` (if set).
+//!
+//! With `SIGN_IN_PASSWORD` set (a demo feature: one shared password),
+//! `POST /sign-in` with a form (`user`, `password`, `redirect_url`) issues a
+//! session for `user` and answers `303` to `redirect_url` (a path on this
+//! site, else `/`); a wrong password answers `303` to
+//! `/sign-in?error=invalid`, a form posted from another site `403`.
+//! Otherwise `/sign-in` goes to the origin, which shows the form.
+//!
+//! Session cookies are `HttpOnly`, `SameSite=Lax` and `Secure`, except on a
+//! loopback host (`localhost`, `127.0.0.1`, `[::1]`), where browsers may
+//! refuse `Secure` cookies over plain HTTP.
 #![cfg(target_arch = "wasm32")]
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,15 +38,118 @@ const COOKIE: &str = "__session";
 const REFRESH_WITHIN: u64 = 5 * 60;
 const SESSION_TTL: u64 = 60 * 60;
 
+/// Clerk's default matcher (`clerkMiddleware`'s docs): every path except
+/// Next.js internals and static files, and always `/api` and `/trpc`.
+const CLERK_MATCHER: [&str; 2] = [
+    "/((?!_next|[^?]*\\.(?:html?|css|js(?!on)|jpe?g|webp|png|gif|svg|ttf|woff2?|ico|csv|docx?|xlsx?|zip|webmanifest)).*)",
+    "/(api|trpc)(.*)",
+];
+
 edgeware::next_middleware!(|| {
-    let public = ["/", "/sign-in", "/static/:path*", "/favicon.ico"];
-    Ok(Chain::new().route(Matcher::all().except(public)?, auth))
+    let protected = Matcher::new(CLERK_MATCHER)?.except(["/", "/sign-in"])?;
+    Ok(Chain::new()
+        .route(Matcher::new(["/sign-in"])?, sign_in)
+        .route(protected, auth))
 });
 
+fn secret() -> Result<String> {
+    edgeware::env("AUTH_SECRET").ok_or_else(|| Error::msg("AUTH_SECRET is not set"))
+}
+
+fn now() -> Result<u64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())
+}
+
+/// `POST /sign-in` when `SIGN_IN_PASSWORD` is set; see the crate docs.
+async fn sign_in(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
+    let Some(password) = edgeware::env("SIGN_IN_PASSWORD") else {
+        return Ok(NextResponse::next());
+    };
+    if req.method() != Method::POST {
+        return Ok(NextResponse::next());
+    }
+    if !same_site(req) {
+        return Ok(NextResponse::new(
+            StatusCode::FORBIDDEN,
+            "cross-site sign-in refused\n",
+        ));
+    }
+    let secret = secret()?;
+    let form = SearchParams::parse(&req.text().await?);
+    let target = local_path(form.get("redirect_url").unwrap_or("/"));
+    let user = form.get("user").unwrap_or("").trim();
+    let given = form.get("password").unwrap_or("");
+    let valid_user = !user.is_empty()
+        && user.len() <= 64
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    // Compared as MACs: the time taken tells nothing about the password.
+    let password_ok = mac(&secret, given)
+        .verify_slice(&mac(&secret, &password).finalize().into_bytes())
+        .is_ok();
+    if !(valid_user && password_ok) {
+        let mut url = req.next_url().clone();
+        url.set_pathname("/sign-in");
+        *url.search_params_mut() = SearchParams::default();
+        url.search_params_mut().set("redirect_url", &target);
+        url.search_params_mut().set("error", "invalid");
+        return NextResponse::redirect_with_status(&url.path_and_query(), StatusCode::SEE_OTHER);
+    }
+    let now = now()?;
+    let nonce = sign(
+        &format!("session:{}:{now}:{user}", event.request_id()),
+        &secret,
+    );
+    let session_id = format!("sess_{}", &nonce[nonce.len() - 16..]);
+    let token = sign(
+        &format!("{user}.{session_id}.{}", now + SESSION_TTL),
+        &secret,
+    );
+    let mut res = NextResponse::redirect_with_status(&target, StatusCode::SEE_OTHER)?;
+    res.cookies_mut().set(session_cookie(req, token))?;
+    Ok(res)
+}
+
+/// Whether a form post comes from this site: no `Origin` header, or one
+/// naming the host the request was sent to (`host[:port]`).
+fn same_site(req: &NextRequest) -> bool {
+    match req.header("origin") {
+        Ok(None) => true,
+        Ok(Some(origin)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == req.next_url().host()),
+        Err(_) => false,
+    }
+}
+
+/// `target` if it is a path on this site, else `/` (no open redirects).
+fn local_path(target: &str) -> String {
+    let local = target.starts_with('/')
+        && !target.starts_with("//")
+        && !target.contains('\\')
+        && !target.chars().any(char::is_control);
+    if local { target } else { "/" }.to_owned()
+}
+
+/// The `__session` cookie holding `token` (see the crate docs).
+fn session_cookie(req: &NextRequest, token: String) -> ResponseCookie {
+    let loopback = matches!(
+        req.next_url().hostname(),
+        "localhost" | "127.0.0.1" | "[::1]"
+    );
+    ResponseCookie {
+        http_only: true,
+        secure: !loopback,
+        same_site: Some(SameSite::Lax),
+        max_age: Some(SESSION_TTL as i64),
+        ..ResponseCookie::new(COOKIE, token)
+    }
+}
+
 async fn auth(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
-    let secret =
-        edgeware::env("AUTH_SECRET").ok_or_else(|| Error::msg("AUTH_SECRET is not set"))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let secret = secret()?;
+    let now = now()?;
     let session = req
         .cookies()
         .get(COOKIE)
@@ -61,13 +178,7 @@ async fn auth(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
             &format!("{user}.{session_id}.{}", now + SESSION_TTL),
             &secret,
         );
-        res.cookies_mut().set(ResponseCookie {
-            http_only: true,
-            secure: true,
-            same_site: Some(SameSite::Lax),
-            max_age: Some(SESSION_TTL as i64),
-            ..ResponseCookie::new(COOKIE, token)
-        })?;
+        res.cookies_mut().set(session_cookie(req, token))?;
     }
     let body = serde_json::json!({ "userId": user, "sessionId": session_id, "requestId": event.request_id() });
     defer_post(&event, "SESSION_SYNC_URL", body);

@@ -1,10 +1,13 @@
 //! Echoes the request it received (method, path, query and every header) as
 //! an HTML page, or as JSON for `Accept: application/json` or a path ending
-//! in `.json`, so you can see what a middleware in front of it changed.
+//! in `.json`, so you can see what a middleware in front of it changed. The
+//! HTML page of `/sign-in` also shows a sign-in form, which posts to
+//! `/sign-in` for auth-middleware to handle.
 #![cfg(target_arch = "wasm32")]
 
 use std::fmt::Write;
 
+use edgeware::next::SearchParams;
 use edgeware::prelude::*;
 
 edgeware::service!(handle);
@@ -38,9 +41,14 @@ async fn handle(req: Request, _event: FetchEvent) -> Result<Response> {
         let echo = serde_json::json!({ "method": method, "path": path, "query": query, "headers": headers });
         ("application/json", format!("{echo:#}\n"))
     } else {
+        let form = if path == "/sign-in" {
+            sign_in_form(query)
+        } else {
+            String::new()
+        };
         (
             "text/html; charset=utf-8",
-            page(method, path, query, &headers),
+            page(method, path, query, &headers, &form),
         )
     };
     Ok(Response::builder()
@@ -48,7 +56,27 @@ async fn handle(req: Request, _event: FetchEvent) -> Result<Response> {
         .body(Body::from(body))?)
 }
 
-fn page(method: &str, path: &str, query: &str, headers: &[(&str, String)]) -> String {
+/// A form that posts `user`, `password` and the query's `redirect_url` to
+/// `/sign-in`, with a notice after a failed attempt (`error=...`).
+fn sign_in_form(query: &str) -> String {
+    let params = SearchParams::parse(query);
+    let target = params.get("redirect_url").unwrap_or("/");
+    let notice = if params.has("error") {
+        "<p><strong>Wrong user name or password.</strong></p>\n"
+    } else {
+        ""
+    };
+    format!(
+        "<h2>Sign in</h2>\n{notice}<form method=\"post\" action=\"/sign-in\">\n\
+         <input type=\"hidden\" name=\"redirect_url\" value=\"{}\">\n\
+         <p><label>User <input name=\"user\" value=\"user_1\" pattern=\"[A-Za-z0-9_-]+\"></label></p>\n\
+         <p><label>Password <input name=\"password\" type=\"password\"></label></p>\n\
+         <p><button>Sign in</button></p>\n</form>\n",
+        escape(target)
+    )
+}
+
+fn page(method: &str, path: &str, query: &str, headers: &[(&str, String)], form: &str) -> String {
     let mut rows = String::new();
     for (name, value) in headers {
         let _ = writeln!(
@@ -62,7 +90,7 @@ fn page(method: &str, path: &str, query: &str, headers: &[(&str, String)]) -> St
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>edgeware demo origin</title>\n\
          <style>body{{font-family:sans-serif;margin:2em}}th,td{{text-align:left;padding:.2em 1em;\
          font-family:monospace}}</style></head>\n<body><h1>edgeware demo origin</h1>\n\
-         <p><code>{} {}</code></p>\n<p>Query: <code>{}</code></p>\n\
+         <p><code>{} {}</code></p>\n<p>Query: <code>{}</code></p>\n{form}\
          <h2>Request headers</h2>\n<table>\n{rows}</table>\n</body></html>\n",
         escape(method),
         escape(path),

@@ -1,4 +1,4 @@
-//! Protects `/admin`, tags every response, and logs after responding.
+//! Guards `/admin`: redirects unless `role=admin`, else tags the response; logs after.
 #![cfg(target_arch = "wasm32")]
 
 use edgeware::next::{Chain, Matcher, NextRequest, NextResponse};

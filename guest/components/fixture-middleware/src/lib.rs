@@ -12,6 +12,9 @@
 //! - `late=1`: each task, once its work is done and right before it settles,
 //!   registers one more task of the same kind (a late registration);
 //! - `pass=1`: calls `pass_through_on_exception()` first;
+//! - `after=URL`: registers an `after` closure that, once the response has
+//!   been sent, registers a deferred task that `POST`s
+//!   `{"requestId": ..., "task": "after"}` to `URL`;
 //! - `fail=error|panic|spin|oom`: after registering, `handle` returns an
 //!   error, panics (the instance traps), computes forever, or allocates until
 //!   memory runs out, instead of calling the next handler;
@@ -53,7 +56,7 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
     let mut task = None;
     let (mut count, mut ms, mut url, mut late, mut pass, mut fail, mut fetch, mut wait) =
         (1, vec![0], None, false, false, None, None, 0);
-    let mut body = None;
+    let (mut body, mut after) = (None, None);
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match &*key {
             "task" => task = Some(kind(&value)?),
@@ -71,6 +74,7 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
             "fail" => fail = Some(value.into_owned()),
             "fetch" => fetch = Some(value.into_owned()),
             "wait" => wait = number(&key, &value)?,
+            "after" => after = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -89,6 +93,17 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
             };
             event.wait_until(run(task, event.clone()));
         }
+    }
+    if let Some(url) = after {
+        let deferred = event.clone();
+        event.after(move || {
+            let event = deferred.clone();
+            deferred.wait_until(async move {
+                post(&url, &event, "after".into())
+                    .await
+                    .map_err(String::from)
+            });
+        });
     }
     match fail.as_deref() {
         Some("error") => return Err(Error::msg("fixture failed")),
@@ -167,7 +182,9 @@ async fn run(task: Task, event: FetchEvent) -> Result<(), String> {
         Kind::Sleep => {
             edgeware::sleep(Duration::from_millis(task.ms)).await;
             match &task.url {
-                Some(url) => post(url, &event, task.index).await.map_err(String::from),
+                Some(url) => post(url, &event, task.index.into())
+                    .await
+                    .map_err(String::from),
                 None => Ok(()),
             }
         }
@@ -182,8 +199,8 @@ async fn run(task: Task, event: FetchEvent) -> Result<(), String> {
     outcome
 }
 
-async fn post(url: &str, event: &FetchEvent, index: usize) -> Result<()> {
-    let body = serde_json::json!({ "requestId": event.request_id(), "task": index });
+async fn post(url: &str, event: &FetchEvent, task: serde_json::Value) -> Result<()> {
+    let body = serde_json::json!({ "requestId": event.request_id(), "task": task });
     let request = Request::builder()
         .method(Method::POST)
         .uri(url)

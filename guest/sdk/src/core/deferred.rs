@@ -108,8 +108,10 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// The deferred task behind `FetchEvent::after`: runs `f` and fulfils.
-pub(crate) async fn run_after(f: impl FnOnce()) -> Outcome {
+/// The deferred task behind `FetchEvent::after`: once `sent` (the response
+/// has been sent) resolves, runs `f` and fulfils.
+pub(crate) async fn run_after(sent: impl Future<Output = ()>, f: impl FnOnce()) -> Outcome {
+    sent.await;
     f();
     Ok(())
 }
@@ -117,6 +119,7 @@ pub(crate) async fn run_after(f: impl FnOnce()) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::latch::Latch;
     use crate::core::test_util::block_on;
 
     #[test]
@@ -171,7 +174,7 @@ mod tests {
         let tracker = TaskTracker::default();
         let ran = Rc::new(Cell::new(false));
         let flag = Rc::clone(&ran);
-        let task = tracker.track(run_after(move || flag.set(true)));
+        let task = tracker.track(run_after(std::future::ready(()), move || flag.set(true)));
         assert!(
             !ran.get(),
             "the closure must not run before the task is driven"
@@ -179,10 +182,31 @@ mod tests {
         assert_eq!(block_on(task), Ok(()));
         assert!(ran.get());
 
-        let task = tracker.track(run_after(|| panic!("after hook failed")));
+        let task = tracker.track(run_after(std::future::ready(()), || {
+            panic!("after hook failed")
+        }));
         assert_eq!(
             block_on(task),
             Err("panicked: after hook failed".to_string())
         );
+    }
+
+    #[test]
+    fn after_waits_until_the_response_is_sent() {
+        let tracker = TaskTracker::default();
+        let sent = Latch::default();
+        let ran = Rc::new(Cell::new(false));
+        let flag = Rc::clone(&ran);
+        let mut task = tracker.track(run_after(sent.opened(), move || flag.set(true)));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..3 {
+            assert_eq!(Pin::new(&mut task).poll(&mut cx), Poll::Pending);
+        }
+        assert!(!ran.get(), "the closure waits for the response");
+        assert_eq!(tracker.pending(), 1);
+        sent.open();
+        assert_eq!(Pin::new(&mut task).poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(ran.get());
+        assert_eq!(tracker.pending(), 0);
     }
 }

@@ -7,6 +7,8 @@ pub(crate) mod deferred;
 pub(crate) mod env;
 pub(crate) mod error;
 pub(crate) mod geo;
+#[cfg(any(all(target_arch = "wasm32", not(feature = "p2")), test))]
+pub(crate) mod latch;
 pub(crate) mod next;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! [`NextResponse`]s the way Next.js's router (`resolve-routes.ts`) does.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,7 +11,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
 use super::cookies::{RequestCookies, ResponseCookies};
-use super::matcher::{MatchInput, Matcher, path_forms, redirect_target};
+use super::matcher::{MatchInput, Matcher, redirect_target, scoped_forms};
 use super::request::NextRequest;
 use super::response::{NextResponse, OVERRIDE_HEADERS, REQUEST_PREFIX, REWRITE};
 use super::url::{NextUrl, UrlConfig};
@@ -18,28 +19,57 @@ use crate::core::error::{Error, Result};
 use crate::core::geo::Geo;
 use crate::{Body, Request, Response};
 
+/// The future a [`Handler`] returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<NextResponse>> + 'a>>;
+
 /// A middleware of a [`Chain`]: an `async fn(&NextRequest, E) ->
-/// Result<NextResponse>` (or such an async closure), where `E` is the
-/// event type (`FetchEvent` inside a component).
-pub trait Handler<E> {
+/// Result<NextResponse>`, or `async fn(&mut NextRequest, E) -> ...` for one
+/// that changes the request's cookies ([`NextRequest::cookies_mut`]), or
+/// such an async closure; `E` is the event type (`FetchEvent` inside a
+/// component). `Args` ([`ByRef`] or [`ByMut`]) tells the two apart and is
+/// inferred.
+pub trait Handler<E, Args = ByRef> {
     /// Runs the middleware for `request`.
-    fn call<'a>(
-        &'a self,
-        request: &'a NextRequest,
-        event: E,
-    ) -> Pin<Box<dyn Future<Output = Result<NextResponse>> + 'a>>;
+    fn call<'a>(&'a self, request: &'a mut NextRequest, event: E) -> HandlerFuture<'a>;
 }
 
-impl<E: 'static, F> Handler<E> for F
+/// [`Handler`] marker: the middleware takes `&NextRequest`.
+#[derive(Debug)]
+pub enum ByRef {}
+
+/// [`Handler`] marker: the middleware takes `&mut NextRequest`.
+#[derive(Debug)]
+pub enum ByMut {}
+
+impl<E: 'static, F> Handler<E, ByRef> for F
 where
     F: AsyncFn(&NextRequest, E) -> Result<NextResponse>,
 {
-    fn call<'a>(
-        &'a self,
-        request: &'a NextRequest,
-        event: E,
-    ) -> Pin<Box<dyn Future<Output = Result<NextResponse>> + 'a>> {
+    fn call<'a>(&'a self, request: &'a mut NextRequest, event: E) -> HandlerFuture<'a> {
         Box::pin(self(request, event))
+    }
+}
+
+impl<E: 'static, F> Handler<E, ByMut> for F
+where
+    F: AsyncFn(&mut NextRequest, E) -> Result<NextResponse>,
+{
+    fn call<'a>(&'a self, request: &'a mut NextRequest, event: E) -> HandlerFuture<'a> {
+        Box::pin(self(request, event))
+    }
+}
+
+/// A [`Handler`] with its `Args` marker fixed, so that a [`Chain`] can hold
+/// both kinds.
+struct Typed<H, Args>(H, PhantomData<fn() -> Args>);
+
+trait AnyHandler<E> {
+    fn call<'a>(&'a self, request: &'a mut NextRequest, event: E) -> HandlerFuture<'a>;
+}
+
+impl<E, Args, H: Handler<E, Args>> AnyHandler<E> for Typed<H, Args> {
+    fn call<'a>(&'a self, request: &'a mut NextRequest, event: E) -> HandlerFuture<'a> {
+        self.0.call(request, event)
     }
 }
 
@@ -54,7 +84,7 @@ pub(crate) trait Hop {
 
 struct Step<E> {
     matcher: Matcher,
-    handler: Box<dyn Handler<E>>,
+    handler: Box<dyn AnyHandler<E>>,
 }
 
 /// Middlewares run in order, each only for the requests its [`Matcher`]
@@ -98,14 +128,18 @@ impl<E: Clone + 'static> Chain<E> {
         Self::default()
     }
 
-    /// Sets the base path (`basePath`) [`NextUrl`]s are parsed with.
+    /// Sets the base path (`basePath`) [`NextUrl`]s are parsed with; as in
+    /// Next.js, matchers then match paths under it only, without it (see
+    /// [`Matcher`]'s docs).
     #[must_use]
     pub fn base_path(mut self, base_path: &str) -> Self {
         self.config.base_path = base_path.trim_end_matches('/').to_owned();
         self
     }
 
-    /// Sets the locales and the default locale (`i18n`).
+    /// Sets the locales and the default locale (`i18n`); as in Next.js,
+    /// matchers then match paths without their locale segment (see
+    /// [`Matcher`]'s docs).
     #[must_use]
     pub fn i18n(mut self, locales: &[&str], default_locale: &str) -> Self {
         self.config.locales = locales.iter().map(|l| (*l).to_owned()).collect();
@@ -115,17 +149,21 @@ impl<E: Clone + 'static> Chain<E> {
 
     /// Appends `handler`, run for the requests `matcher` matches.
     #[must_use]
-    pub fn route(mut self, matcher: Matcher, handler: impl Handler<E> + 'static) -> Self {
+    pub fn route<Args: 'static>(
+        mut self,
+        matcher: Matcher,
+        handler: impl Handler<E, Args> + 'static,
+    ) -> Self {
         self.steps.push(Step {
             matcher,
-            handler: Box::new(handler),
+            handler: Box::new(Typed(handler, PhantomData)),
         });
         self
     }
 
     /// Appends `handler`, run for every request.
     #[must_use]
-    pub fn then(self, handler: impl Handler<E> + 'static) -> Self {
+    pub fn then<Args: 'static>(self, handler: impl Handler<E, Args> + 'static) -> Self {
         self.route(Matcher::all(), handler)
     }
 
@@ -154,7 +192,7 @@ impl<E: Clone + 'static> Chain<E> {
         let mut merged = HeaderMap::new();
         let mut external = None;
         for step in &self.steps {
-            let paths = match path_forms(request.uri().path()) {
+            let paths = match scoped_forms(request.uri().path(), &self.config) {
                 Ok(paths) => paths,
                 Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, Body::from(e.to_string()))),
             };
@@ -171,9 +209,9 @@ impl<E: Clone + 'static> Chain<E> {
             if !step.matcher.matches(&input) {
                 continue;
             }
-            let next_request =
+            let mut next_request =
                 NextRequest::new(request, &self.config, client_address).with_geo(geo.cloned());
-            let decision = step.handler.call(&next_request, event.clone()).await?;
+            let decision = step.handler.call(&mut next_request, event.clone()).await?;
             request = next_request.into_request()?;
             let continues = decision.is_continue();
             let (response, cookies) = decision.into_parts();
@@ -589,6 +627,47 @@ mod tests {
     }
 
     #[test]
+    fn request_cookie_changes_reach_the_next_handler_when_passed_on() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let record = seen.clone();
+        let chain = Chain::new()
+            .then(async |req: &mut NextRequest, (): ()| {
+                req.cookies_mut().set("flag", "on")?;
+                req.cookies_mut().delete("drop");
+                if req.next_url().search_params().has("forward") {
+                    Ok(NextResponse::next_with_request_headers(req.headers()))
+                } else {
+                    Ok(NextResponse::next())
+                }
+            })
+            .then(async move |req: &NextRequest, (): ()| {
+                record.borrow_mut().push(
+                    req.cookies()
+                        .iter()
+                        .map(|(n, v)| format!("{n}={v}"))
+                        .collect::<Vec<_>>(),
+                );
+                Ok(NextResponse::next())
+            });
+        let (response, hop) = run(
+            &chain,
+            request("/?forward", &[("cookie", "drop=1; keep=2")]),
+        );
+        assert_eq!(hop.only().1.headers()["cookie"], "keep=2; flag=on");
+        assert!(
+            !response.headers().contains_key("set-cookie"),
+            "request cookies only"
+        );
+        assert_eq!(seen.borrow_mut().pop().unwrap(), ["keep=2", "flag=on"]);
+
+        // Not passed on: as in Next.js, the next handler gets the cookies
+        // the client sent.
+        let (_, hop) = run(&chain, request("/", &[("cookie", "drop=1; keep=2")]));
+        assert_eq!(hop.only().1.headers()["cookie"], "drop=1; keep=2");
+        assert_eq!(seen.borrow_mut().pop().unwrap(), ["drop=1", "keep=2"]);
+    }
+
+    #[test]
     fn redirects_and_answers_short_circuit() {
         let ran_second = Rc::new(RefCell::new(false));
         let flag = ran_second.clone();
@@ -676,6 +755,41 @@ mod tests {
         assert!(hop.0.borrow().is_empty());
         assert_eq!(run(&chain, request("/a\\admin", &[])).0.status(), 308);
         assert_eq!(run(&chain, request("/%ff", &[])).0.status(), 400);
+    }
+
+    #[test]
+    fn matchers_see_paths_without_base_path_and_locale() {
+        let chain = Chain::new()
+            .base_path("/docs")
+            .i18n(&["en", "fr"], "en")
+            .route(
+                Matcher::new(["/admin/:p*"]).unwrap(),
+                async |req: &NextRequest, (): ()| {
+                    let body = format!(
+                        "{:?} {}",
+                        req.next_url().locale(),
+                        req.next_url().pathname()
+                    );
+                    Ok(NextResponse::new(StatusCode::FORBIDDEN, body))
+                },
+            );
+        for (path, locale) in [
+            ("/docs/admin", "en"),
+            ("/docs/fr/admin/x", "fr"),
+            ("/docs/%66r/admin", "en"),
+        ] {
+            let (response, hop) = run(&chain, request(path, &[]));
+            assert_eq!(response.status(), 403, "{path}");
+            assert!(hop.0.borrow().is_empty());
+            let body = block_on(response.into_body().text()).unwrap();
+            assert!(
+                body.starts_with(&format!("Some(\"{locale}\")")),
+                "{path}: {body}"
+            );
+        }
+        for path in ["/admin", "/fr/admin", "/docs/de/admin", "/docs"] {
+            assert_eq!(run(&chain, request(path, &[])).0.status(), 200, "{path}");
+        }
     }
 
     #[test]

@@ -58,9 +58,11 @@ fn decode(value: &str) -> String {
 /// Next.js), values are percent-decoded when they decode as UTF-8 and kept
 /// raw otherwise, and `Cookie` header lines that are not valid UTF-8 are
 /// skipped. Changes made with [`set`](Self::set) and
-/// [`delete`](Self::delete) affect this jar only; to forward them, put
-/// [`header_value`](Self::header_value) into the request headers passed to
-/// [`NextResponse::next_with_request_headers`](super::NextResponse::next_with_request_headers).
+/// [`delete`](Self::delete) affect this jar only; through
+/// [`NextRequest::cookies_mut`](super::NextRequest::cookies_mut) they also
+/// rewrite the request's `Cookie` header, which
+/// [`NextResponse::next_with_request_headers`](super::NextResponse::next_with_request_headers)
+/// forwards.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestCookies {
     pairs: Vec<(String, String)>,

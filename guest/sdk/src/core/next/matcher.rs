@@ -45,6 +45,28 @@
 //! more often, never less. That holds for look-aheads too: with the pattern
 //! above, `/%61pi/users` runs the middleware (its raw form does not start
 //! with `api`), as does `/api/../dashboard` (it resolves to `/dashboard`).
+//!
+//! # Base path and locales
+//!
+//! With a [`Chain::base_path`](super::Chain::base_path) and
+//! [`Chain::i18n`](super::Chain::i18n), patterns are written without them
+//! and matched as Next.js's `getMiddlewareMatchers` compiles them (the base
+//! path, then a locale segment, before every pattern):
+//! - a path outside the base path matches no pattern: the middleware is
+//!   skipped, as in Next.js (where such paths do not exist);
+//! - with locales, a first segment naming one (case-insensitively:
+//!   `/docs/fr/dashboard`, `/docs/FR/dashboard`) is removed before matching;
+//!   a path naming none is matched as it is (Next.js adds the default
+//!   locale), except that a path starting with `/_next/` then matches no
+//!   pattern, as in Next.js;
+//! - [`Matcher::route_with_locale`] is Next.js's `locale: false`: its
+//!   pattern is matched against the path with the locale segment kept (the
+//!   default locale added when the path names none), so it names the locale
+//!   itself (`/fr/:path*`).
+//!
+//! This applies to every form of the path above (`/%64ocs/fr/dashboard` is
+//! under the base path `/docs`). Next.js's `/_next/data/<build>/...json`
+//! data routes are Next.js's own and are not special here.
 
 mod lookahead;
 
@@ -52,7 +74,7 @@ use regex_lite::Regex;
 
 use self::lookahead::{Pattern, Unsupported, split_leading};
 use super::cookies::RequestCookies;
-use super::url::SearchParams;
+use super::url::{SearchParams, UrlConfig};
 use crate::core::error::{Error, Result};
 
 /// A `has` / `missing` condition of a matcher route, like Next.js's
@@ -137,12 +159,95 @@ struct Route {
     path: Pattern,
     has: Vec<Condition>,
     missing: Vec<Condition>,
+    /// Matched against the path with its locale segment (`locale: false`).
+    with_locale: bool,
+}
+
+/// One form of the request path (see the module docs) as the patterns see
+/// it, with the chain's base path and locales applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PathForm {
+    /// Without base path and locale segment: what patterns match. `None`
+    /// outside the base path, or for a `/_next/` path naming no locale.
+    pub pathname: Option<String>,
+    /// Without base path, with the locale segment (the default locale
+    /// added when the path names none): what `route_with_locale` patterns
+    /// match. `None` outside the base path.
+    pub localized: Option<String>,
+}
+
+impl PathForm {
+    /// A form as it is (no base path, no locales).
+    fn plain(path: &str) -> Self {
+        Self {
+            pathname: Some(path.to_owned()),
+            localized: Some(path.to_owned()),
+        }
+    }
+
+    /// `path` (one form of the request path) with `config` applied.
+    fn scoped(path: &str, config: &UrlConfig) -> Self {
+        let rest = if config.base_path.is_empty() {
+            Some(path)
+        } else {
+            path.strip_prefix(config.base_path.as_str())
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        let Some(rest) = rest.map(|r| if r.is_empty() { "/" } else { r }) else {
+            return Self {
+                pathname: None,
+                localized: None,
+            };
+        };
+        if config.locales.is_empty() {
+            return Self::plain(rest);
+        }
+        let segment = rest[1..].split('/').next().unwrap_or("");
+        if config
+            .locales
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(segment))
+        {
+            let after = &rest[1 + segment.len()..];
+            return Self {
+                pathname: Some(if after.is_empty() { "/" } else { after }.to_owned()),
+                localized: Some(rest.to_owned()),
+            };
+        }
+        // Next.js adds the default locale, except to `/_next/` paths,
+        // which then match no pattern that expects a locale segment.
+        if rest.starts_with("/_next/") {
+            return Self {
+                pathname: None,
+                localized: Some(rest.to_owned()),
+            };
+        }
+        let localized = match (&config.default_locale, rest) {
+            (Some(locale), "/") => format!("/{locale}"),
+            (Some(locale), rest) => format!("/{locale}{rest}"),
+            (None, rest) => rest.to_owned(),
+        };
+        Self {
+            pathname: Some(rest.to_owned()),
+            localized: Some(localized),
+        }
+    }
+}
+
+/// The forms of `raw` (a path without query) the matcher tries, with
+/// `config`'s base path and locales applied; an error if the
+/// percent-decoded path is not UTF-8.
+pub(crate) fn scoped_forms(raw: &str, config: &UrlConfig) -> Result<Vec<PathForm>> {
+    Ok(path_forms(raw)?
+        .iter()
+        .map(|form| PathForm::scoped(form, config))
+        .collect())
 }
 
 /// What a matcher looks at.
 pub(crate) struct MatchInput<'a> {
-    /// The forms of the path (see the module docs).
-    pub paths: &'a [String],
+    /// The forms of the path.
+    pub paths: &'a [PathForm],
     pub headers: &'a http::HeaderMap,
     pub cookies: &'a RequestCookies,
     pub query: &'a SearchParams,
@@ -177,7 +282,25 @@ impl Matcher {
 
     /// Adds a route: `source` must match, every `has` condition hold, and
     /// no `missing` condition hold.
-    pub fn route(mut self, source: &str, has: &[Has], missing: &[Has]) -> Result<Self> {
+    pub fn route(self, source: &str, has: &[Has], missing: &[Has]) -> Result<Self> {
+        self.add(source, has, missing, false)
+    }
+
+    /// Adds a route like [`route`](Self::route) whose `source` is matched
+    /// against the path with its locale segment, like Next.js's
+    /// `{ source, locale: false }` (see the module docs); without locales
+    /// it is the same as `route`.
+    pub fn route_with_locale(self, source: &str, has: &[Has], missing: &[Has]) -> Result<Self> {
+        self.add(source, has, missing, true)
+    }
+
+    fn add(
+        mut self,
+        source: &str,
+        has: &[Has],
+        missing: &[Has],
+        with_locale: bool,
+    ) -> Result<Self> {
         let compile = |list: &[Has]| {
             list.iter()
                 .map(Condition::compile)
@@ -187,11 +310,13 @@ impl Matcher {
             path: compile_path(source)?,
             has: compile(has)?,
             missing: compile(missing)?,
+            with_locale,
         });
         Ok(self)
     }
 
-    /// Excludes paths matching any of `patterns` (public routes).
+    /// Excludes paths matching any of `patterns` (public routes), matched
+    /// like [`route`](Self::route)'s (without base path and locale).
     pub fn except<I, S>(mut self, patterns: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
@@ -206,7 +331,7 @@ impl Matcher {
     /// Whether a path alone (already normalized) is matched; for tests and
     /// tools. Requests are matched by the [`Chain`](super::Chain).
     pub fn matches_path(&self, path: &str) -> bool {
-        let Ok(paths) = path_forms(path) else {
+        let Ok(paths) = scoped_forms(path, &UrlConfig::default()) else {
             return false;
         };
         self.matches(&MatchInput {
@@ -219,10 +344,20 @@ impl Matcher {
     }
 
     pub(crate) fn matches(&self, input: &MatchInput<'_>) -> bool {
-        input.paths.iter().any(|path| {
-            !self.except.iter().any(|re| re.is_match(path))
+        input.paths.iter().any(|form| {
+            let excluded = form
+                .pathname
+                .as_deref()
+                .is_some_and(|path| self.except.iter().any(|re| re.is_match(path)));
+            !excluded
                 && self.routes.iter().any(|route| {
-                    route.path.is_match(path)
+                    let path = if route.with_locale {
+                        &form.localized
+                    } else {
+                        &form.pathname
+                    };
+                    path.as_deref()
+                        .is_some_and(|path| route.path.is_match(path))
                         && route.has.iter().all(|c| c.holds(input))
                         && !route.missing.iter().any(|c| c.holds(input))
                 })
@@ -540,8 +675,15 @@ mod tests {
     fn encoded_line_breaks_do_not_skip_a_matcher() {
         let docs = m(&[NEXT_DOCS]);
         let admin = m(&["/admin/:path*"]);
-        for tricky in ["/api/..%2Fadmin/x%0A", "/api/..%2Fadmin%0D%0A", "/api/..%2Fadmin/%0Ax"] {
-            assert!(docs.matches_path(tricky), "{tricky} must run the middleware");
+        for tricky in [
+            "/api/..%2Fadmin/x%0A",
+            "/api/..%2Fadmin%0D%0A",
+            "/api/..%2Fadmin/%0Ax",
+        ] {
+            assert!(
+                docs.matches_path(tricky),
+                "{tricky} must run the middleware"
+            );
         }
         assert!(admin.matches_path("/admin/x%0Ay"));
         assert!(m(&["/:path*"]).matches_path("/a%0A/b"));
@@ -670,6 +812,141 @@ mod tests {
         assert_eq!(resolve_dots("/../.."), "/");
     }
 
+    fn i18n() -> UrlConfig {
+        UrlConfig {
+            base_path: "/docs".into(),
+            locales: vec!["en".into(), "fr".into()],
+            default_locale: Some("en".into()),
+        }
+    }
+
+    fn scoped(path: &str, config: &UrlConfig) -> (Option<String>, Option<String>) {
+        let form = PathForm::scoped(path, config);
+        (form.pathname, form.localized)
+    }
+
+    fn some(a: &str, b: &str) -> (Option<String>, Option<String>) {
+        (Some(a.into()), Some(b.into()))
+    }
+
+    #[test]
+    fn base_path_and_locale_are_taken_off_as_next_does() {
+        let base = UrlConfig {
+            base_path: "/docs".into(),
+            ..UrlConfig::default()
+        };
+        assert_eq!(scoped("/docs/a", &base), some("/a", "/a"));
+        assert_eq!(scoped("/docs", &base), some("/", "/"));
+        assert_eq!(scoped("/docs/", &base), some("/", "/"));
+        for outside in ["/a", "/", "/docsearch", "/Docs/a"] {
+            assert_eq!(scoped(outside, &base), (None, None), "{outside}");
+        }
+
+        let i18n = i18n();
+        assert_eq!(scoped("/docs/fr/a", &i18n), some("/a", "/fr/a"));
+        assert_eq!(scoped("/docs/FR/a/", &i18n), some("/a/", "/FR/a/"));
+        assert_eq!(scoped("/docs/fr", &i18n), some("/", "/fr"));
+        assert_eq!(scoped("/docs/a", &i18n), some("/a", "/en/a"));
+        assert_eq!(scoped("/docs", &i18n), some("/", "/en"));
+        assert_eq!(scoped("/docs/de/a", &i18n), some("/de/a", "/en/de/a"));
+        assert_eq!(
+            scoped("/docs/french/a", &i18n),
+            some("/french/a", "/en/french/a")
+        );
+        assert_eq!(
+            scoped("/docs/_next/static/a.js", &i18n),
+            (None, Some("/_next/static/a.js".into()))
+        );
+        assert_eq!(scoped("/docs/_next", &i18n), some("/_next", "/en/_next"));
+        assert_eq!(scoped("/fr/a", &i18n), (None, None));
+    }
+
+    fn matches_in(matcher: &Matcher, path: &str, config: &UrlConfig) -> bool {
+        let paths = scoped_forms(path, config).unwrap();
+        matcher.matches(&MatchInput {
+            paths: &paths,
+            headers: &http::HeaderMap::new(),
+            cookies: &RequestCookies::default(),
+            query: &SearchParams::default(),
+            hostname: "",
+        })
+    }
+
+    #[test]
+    fn patterns_match_under_the_base_path_and_locale() {
+        let config = i18n();
+        let dash = m(&["/dashboard/:path*"]);
+        for runs in [
+            "/docs/dashboard",
+            "/docs/dashboard/x",
+            "/docs/fr/dashboard",
+            "/docs/Fr/dashboard/x",
+            "/docs/en/dashboard",
+            "/docs/%66r/dashboard",
+            "/%64ocs/dashboard",
+            "/docs/x/../fr/dashboard",
+        ] {
+            assert!(matches_in(&dash, runs, &config), "{runs}");
+        }
+        for skips in [
+            "/dashboard",
+            "/fr/dashboard",
+            "/docs/de/dashboard",
+            "/docs/fr/fr/dashboard",
+            "/docs",
+            "/docs/fr",
+        ] {
+            assert!(!matches_in(&dash, skips, &config), "{skips}");
+        }
+        let root = m(&["/"]);
+        for runs in ["/docs", "/docs/", "/docs/fr", "/docs/en/"] {
+            assert!(matches_in(&root, runs, &config), "{runs}");
+        }
+        assert!(!matches_in(&root, "/docs/fr/a", &config));
+
+        // Next.js: with locales, `/_next/...` paths match no pattern.
+        assert!(!matches_in(
+            &Matcher::all(),
+            "/docs/_next/static/a.js",
+            &config
+        ));
+        assert!(matches_in(&Matcher::all(), "/docs/_next/../a", &config));
+
+        let public = Matcher::all().except(["/", "/sign-in"]).unwrap();
+        assert!(!matches_in(&public, "/docs/fr/sign-in", &config));
+        assert!(!matches_in(&public, "/docs/fr", &config));
+        assert!(matches_in(&public, "/docs/fr/account", &config));
+    }
+
+    #[test]
+    fn routes_with_locale_name_it_themselves() {
+        let config = i18n();
+        let french = Matcher::default()
+            .route_with_locale("/fr/:path*", &[], &[])
+            .unwrap();
+        assert!(matches_in(&french, "/docs/fr/a", &config));
+        assert!(matches_in(&french, "/docs/fr", &config));
+        assert!(!matches_in(&french, "/docs/a", &config), "/en/a");
+        assert!(!matches_in(&french, "/docs/en/fr/a", &config));
+        assert!(
+            !matches_in(&french, "/fr/a", &config),
+            "outside the base path"
+        );
+        let default = Matcher::default()
+            .route_with_locale("/en/about", &[], &[])
+            .unwrap();
+        assert!(matches_in(&default, "/docs/about", &config));
+        let next = Matcher::default()
+            .route_with_locale("/_next/:path*", &[], &[])
+            .unwrap();
+        assert!(matches_in(&next, "/docs/_next/static/a.js", &config));
+        // Without locales it is a plain route.
+        let plain = Matcher::default()
+            .route_with_locale("/fr/:path*", &[], &[])
+            .unwrap();
+        assert!(plain.matches_path("/fr/x") && !plain.matches_path("/x"));
+    }
+
     #[test]
     fn has_and_missing_conditions() {
         let matcher = Matcher::default()
@@ -685,7 +962,7 @@ mod tests {
             .unwrap();
         let mut headers = http::HeaderMap::new();
         headers.insert("x-key", "k1".parse().unwrap());
-        let paths = path_forms("/api/x").unwrap();
+        let paths = scoped_forms("/api/x", &UrlConfig::default()).unwrap();
         let query = SearchParams::parse("v=");
         let cookies = RequestCookies::default();
         let input = |headers, cookies, hostname| MatchInput {

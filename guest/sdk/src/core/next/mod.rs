@@ -13,9 +13,9 @@ pub(crate) mod response;
 pub(crate) mod url;
 
 pub use crate::core::geo::Geo;
-pub use chain::{Chain, Handler};
+pub use chain::{ByMut, ByRef, Chain, Handler, HandlerFuture};
 pub use cookies::{Priority, RequestCookies, ResponseCookie, ResponseCookies, SameSite};
 pub use matcher::{Has, Matcher};
-pub use request::NextRequest;
+pub use request::{NextRequest, RequestCookiesMut};
 pub use response::NextResponse;
 pub use url::{NextUrl, SearchParams, UrlConfig};

@@ -3,8 +3,10 @@
 use std::cell::RefCell;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::{Deref, DerefMut};
 
-use http::{HeaderMap, Method, request::Parts};
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue, Method, request::Parts};
 
 use super::cookies::RequestCookies;
 use super::url::{NextUrl, UrlConfig};
@@ -20,8 +22,9 @@ enum BodyState {
 }
 
 /// The request a middleware of a [`Chain`](super::Chain) receives, like
-/// Next.js's `NextRequest`: read-only, except that reading the body keeps a
-/// copy so the next handler still gets it.
+/// Next.js's `NextRequest`. Reading the body keeps a copy so the next
+/// handler still gets it; [`cookies_mut`](Self::cookies_mut) changes the
+/// cookie jar and the `Cookie` header of this request.
 ///
 /// To change what the next handler sees, return
 /// [`NextResponse::next_with_request_headers`](super::NextResponse::next_with_request_headers)
@@ -31,6 +34,9 @@ pub struct NextRequest {
     body: RefCell<BodyState>,
     url: NextUrl,
     cookies: RequestCookies,
+    /// The `Cookie` header lines as received, once `cookies_mut` has
+    /// changed them.
+    received_cookies: Option<Vec<HeaderValue>>,
     ip: Option<IpAddr>,
     geo: Option<Geo>,
 }
@@ -49,6 +55,7 @@ impl NextRequest {
         Self {
             url,
             cookies,
+            received_cookies: None,
             ip: client_address.and_then(parse_ip),
             geo: None,
             body: RefCell::new(BodyState::Unread(body)),
@@ -104,6 +111,23 @@ impl NextRequest {
         &self.cookies
     }
 
+    /// The cookie jar, to change, like Next.js's `request.cookies.set` /
+    /// `.delete`: when the returned guard goes away, the `Cookie` header of
+    /// [`headers`](Self::headers) is rewritten from the jar (removed when it
+    /// is empty; `Cookie` lines that are not UTF-8 are dropped).
+    ///
+    /// As in Next.js, the change stays on this request: the next handler
+    /// (and the next middleware of the chain) gets it when you pass the
+    /// headers on, `NextResponse::next_with_request_headers(req.headers())`.
+    /// A chain middleware that takes `&mut NextRequest` can call this.
+    pub fn cookies_mut(&mut self) -> RequestCookiesMut<'_> {
+        if self.received_cookies.is_none() {
+            self.received_cookies =
+                Some(self.parts.headers.get_all(COOKIE).iter().cloned().collect());
+        }
+        RequestCookiesMut { request: self }
+    }
+
     /// The client's IP address, as the host saw it, if known.
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
@@ -153,9 +177,15 @@ impl NextRequest {
             .map_err(|e| Error::from(e).context("body is not valid JSON"))
     }
 
-    /// The request to forward: the original head and the (possibly
-    /// buffered) body.
-    pub(crate) fn into_request(self) -> Result<Request> {
+    /// The request to forward: the original head (with the `Cookie` header
+    /// as received) and the (possibly buffered) body.
+    pub(crate) fn into_request(mut self) -> Result<Request> {
+        if let Some(received) = self.received_cookies.take() {
+            self.parts.headers.remove(COOKIE);
+            for line in received {
+                self.parts.headers.append(COOKIE, line);
+            }
+        }
         let body = match self.body.into_inner() {
             BodyState::Unread(body) => body,
             BodyState::Buffered(bytes) => Body::from(bytes),
@@ -167,6 +197,36 @@ impl NextRequest {
             }
         };
         Ok(Request::from_parts(self.parts, body))
+    }
+}
+
+/// [`NextRequest::cookies_mut`]: the request's cookie jar, to change; the
+/// request's `Cookie` header follows when this guard is dropped.
+pub struct RequestCookiesMut<'a> {
+    request: &'a mut NextRequest,
+}
+
+impl Deref for RequestCookiesMut<'_> {
+    type Target = RequestCookies;
+
+    fn deref(&self) -> &RequestCookies {
+        &self.request.cookies
+    }
+}
+
+impl DerefMut for RequestCookiesMut<'_> {
+    fn deref_mut(&mut self) -> &mut RequestCookies {
+        &mut self.request.cookies
+    }
+}
+
+impl Drop for RequestCookiesMut<'_> {
+    fn drop(&mut self) {
+        let headers = &mut self.request.parts.headers;
+        match self.request.cookies.header_value() {
+            Some(value) => headers.insert(COOKIE, value),
+            None => headers.remove(COOKIE),
+        };
     }
 }
 
@@ -258,6 +318,50 @@ mod tests {
             block_on(forwarded.into_body().text()).unwrap(),
             r#"{"a":1}"#
         );
+    }
+
+    #[test]
+    fn cookies_mut_keeps_the_cookie_header_in_sync() {
+        let request = http::Request::builder()
+            .uri("/")
+            .header("cookie", "a=1; b=2")
+            .header("cookie", "c=%E2%9C%93")
+            .header("cookie", HeaderValue::from_bytes(b"bin=\xff").unwrap())
+            .body(Body::empty())
+            .unwrap();
+        let mut req = NextRequest::new(request, &UrlConfig::default(), None);
+        assert_eq!(req.cookies().get("c"), Some("✓"));
+        {
+            let mut jar = req.cookies_mut();
+            jar.set("a", "x y").unwrap();
+            assert!(jar.delete("b"));
+            jar.set("d", "4").unwrap();
+            assert!(jar.set("bad name", "v").is_err());
+        }
+        assert_eq!(req.cookies().get("a"), Some("x y"));
+        assert!(!req.cookies().has("b"));
+        let lines: Vec<_> = req.headers().get_all("cookie").iter().collect();
+        assert_eq!(lines, ["a=x%20y; c=%E2%9C%93; d=4"]);
+        assert_eq!(
+            RequestCookies::from_headers(req.headers()),
+            *req.cookies(),
+            "the header says what the jar says"
+        );
+
+        for name in ["a", "c", "d"] {
+            req.cookies_mut().delete(name);
+        }
+        assert!(req.cookies().is_empty());
+        assert!(
+            !req.headers().contains_key("cookie"),
+            "an empty jar, no header"
+        );
+
+        // As in Next.js, the change stays on this request unless passed on.
+        let forwarded = req.into_request().unwrap();
+        let lines: Vec<_> = forwarded.headers().get_all("cookie").iter().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "a=1; b=2");
     }
 
     #[test]

@@ -73,9 +73,11 @@ impl FetchEvent {
         self.inner.queue.borrow_mut().push(task);
     }
 
-    /// Runs `f` after the response has been sent, as a deferred task.
+    /// Runs `f` after the response has been sent, as a deferred task
+    /// (Next.js's `after`): on WASI 0.2 every deferred task waits for the
+    /// response body to be finished.
     pub fn after(&self, f: impl FnOnce() + 'static) {
-        self.wait_until(run_after(f));
+        self.wait_until(run_after(std::future::ready(()), f));
     }
 
     /// Always `None`: `wasi:http@0.2` does not tell the client's address.

@@ -13,6 +13,7 @@ use super::bindings::wasi::http::types::{ErrorCode, Fields};
 use super::bindings::{wit_future, wit_stream};
 use super::convert::error_from_code;
 use crate::core::body::{BodyStream, Inner};
+use crate::core::latch::Latch;
 use crate::{Body, Error, Result};
 
 type Trailers = FutureReader<Result<Option<Fields>, ErrorCode>>;
@@ -77,6 +78,9 @@ pub(super) struct OutgoingBody {
     report: Option<TransmissionReport>,
     /// The length of a non-empty body written from memory.
     len: Option<usize>,
+    /// Opened once the SDK has nothing more to write: at once for an empty
+    /// or passed-through body, at the end of writing for one from memory.
+    written: Latch,
 }
 
 impl OutgoingBody {
@@ -100,6 +104,7 @@ impl OutgoingBody {
                     trailers,
                     report: Some(report),
                     len: None,
+                    written: opened(),
                 })
             }
         }
@@ -118,22 +123,27 @@ impl OutgoingBody {
                 trailers,
                 report: None,
                 len: None,
+                written: opened(),
             };
         };
         let len = Some(bytes.len());
         let (mut contents_tx, contents) = wit_stream::new();
+        let written = Latch::default();
+        let done = written.clone();
         spawn_local(async move {
             // A reader that went away leaves bytes unwritten; nobody is left
             // to tell.
             let _unwritten = contents_tx.write_all(bytes).await;
             drop(contents_tx);
             let _ = trailers_tx.write(Ok(None)).await;
+            done.open();
         });
         Self {
             contents: Some(contents),
             trailers,
             report: None,
             len,
+            written,
         }
     }
 
@@ -150,23 +160,53 @@ impl OutgoingBody {
     /// The `contents` and `trailers` arguments, and a [`Sent`] to hand the
     /// transmission future that the constructor returns.
     pub(super) fn into_parts(self) -> (Option<StreamReader<u8>>, Trailers, Sent) {
-        (self.contents, self.trailers, Sent(self.report))
+        let sent = Sent {
+            report: self.report,
+            written: self.written,
+        };
+        (self.contents, self.trailers, sent)
     }
+}
+
+fn opened() -> Latch {
+    let latch = Latch::default();
+    latch.open();
+    latch
 }
 
 /// Completes an [`OutgoingBody`] once it has been given to `request.new` or
 /// `response.new`.
-pub(super) struct Sent(Option<TransmissionReport>);
+pub(super) struct Sent {
+    report: Option<TransmissionReport>,
+    written: Latch,
+}
 
 impl Sent {
     /// Relays `transmission` (the outcome of sending the new request or
     /// response) to the original sender of a passed-through body.
     pub(super) fn report(self, transmission: Transmission) {
-        if let Some(report) = self.0 {
+        if let Some(report) = self.report {
+            spawn_local(relay(transmission, report));
+        }
+    }
+
+    /// Like [`report`](Self::report), for a response: resolves once the
+    /// host has reported the transmission and the SDK has written the whole
+    /// body, i.e. when the response has been sent.
+    pub(super) async fn delivered(self, transmission: Transmission) {
+        let outcome = transmission.await;
+        if let Some(report) = self.report {
+            // On a task of its own: a sender that never reads its report
+            // must not hold up the caller.
             spawn_local(async move {
-                let outcome = transmission.await;
                 let _ = report.write(outcome).await;
             });
         }
+        self.written.opened().await;
     }
+}
+
+async fn relay(transmission: Transmission, report: TransmissionReport) {
+    let outcome = transmission.await;
+    let _ = report.write(outcome).await;
 }

@@ -1,6 +1,8 @@
 //! Conversions between the `http` types of the public API and the
 //! `wasi:http@0.3.0` resources, and between [`Error`] and `error-code`.
 
+use std::future::Future;
+
 use http::uri::{PathAndQuery, Scheme as UriScheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
@@ -74,19 +76,22 @@ pub(super) fn response_from_wasi(response: wasi::Response) -> Result<Response> {
     Ok(response)
 }
 
-/// The response the export returns to the host.
-pub(super) fn response_into_wasi(response: Response) -> Result<wasi::Response> {
+/// The response the export returns to the host, and a future that
+/// resolves once it has been sent (see `Sent::delivered`).
+pub(super) fn response_into_wasi(
+    response: Response,
+) -> Result<(wasi::Response, impl Future<Output = ()> + 'static)> {
     let (mut parts, body) = response.into_parts();
     let body = OutgoingBody::new(body)?;
     body.set_content_length(&mut parts.headers);
     let headers = headers_into_wasi(&parts.headers)?;
     let (contents, trailers, sent) = body.into_parts();
     let (response, transmission) = wasi::Response::new(headers, contents, trailers);
+    let delivered = sent.delivered(transmission);
     response
         .set_status_code(parts.status.as_u16())
         .map_err(|()| Error::msg(format!("the host rejected status {}", parts.status)))?;
-    sent.report(transmission);
-    Ok(response)
+    Ok((response, delivered))
 }
 
 /// An [`Error`] for a failed `wasi:http` call, wrapping `code` and carrying

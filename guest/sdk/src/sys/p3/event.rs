@@ -10,6 +10,7 @@ use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wit_future;
 use crate::core::deferred::{TaskTracker, run_after};
 use crate::core::geo::Geo;
+use crate::core::latch::Latch;
 
 /// The rejection the host sees for a deferred task that was dropped (for
 /// example because the instance is shutting down) before it settled.
@@ -24,13 +25,21 @@ const DROPPED: &str = "deferred task dropped before it settled";
 #[derive(Clone, Debug)]
 pub struct FetchEvent {
     tasks: TaskTracker,
+    /// Opened once the response has been sent (see [`Self::after`]).
+    sent: Latch,
 }
 
 impl FetchEvent {
     pub(super) fn new() -> Self {
         Self {
             tasks: TaskTracker::default(),
+            sent: Latch::default(),
         }
+    }
+
+    /// Marks the response as sent: `after` closures may run from now on.
+    pub(super) fn response_sent(&self) {
+        self.sent.open();
     }
 
     /// Registers `task` as deferred work of this request
@@ -55,9 +64,18 @@ impl FetchEvent {
         });
     }
 
-    /// Runs `f` after the response has been sent, as a deferred task.
+    /// Runs `f` after the response has been sent, as a deferred task
+    /// (Next.js's `after`); unlike a [`wait_until`](Self::wait_until)
+    /// future, which starts at once, `f` waits.
+    ///
+    /// "Sent" means: the body the SDK writes has been written to its end and
+    /// the host has reported the response's transmission (`edge-host` does
+    /// when the last body frame has been handed to the connection; other
+    /// hosts may report earlier). When the handler fails, the host answers
+    /// itself and `f` runs as soon as the handler has returned. Registered
+    /// after that (from a deferred task), `f` runs at once.
     pub fn after(&self, f: impl FnOnce() + 'static) {
-        self.wait_until(run_after(f));
+        self.wait_until(run_after(self.sent.opened(), f));
     }
 
     /// The client's address (`ip:port`) as the host saw it, if known.

@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use wit_bindgen::spawn_local;
+
 use super::bindings::wasi::http::types::{
     ErrorCode, Request as WasiRequest, Response as WasiResponse,
 };
@@ -31,13 +33,10 @@ where
     H: FnOnce(Request, FetchEvent, Next) -> F,
     F: Future<Output = Result<Response>>,
 {
-    respond(async move {
-        handler(
-            request_from_client(request)?,
-            FetchEvent::new(),
-            Next::new(),
-        )
-        .await
+    let event = FetchEvent::new();
+    let handed = event.clone();
+    respond(&event, async move {
+        handler(request_from_client(request)?, handed, Next::new()).await
     })
     .await
 }
@@ -69,14 +68,33 @@ where
     H: FnOnce(Request, FetchEvent) -> F,
     F: Future<Output = Result<Response>>,
 {
-    respond(async move { handler(request_from_client(request)?, FetchEvent::new()).await }).await
+    let event = FetchEvent::new();
+    let handed = event.clone();
+    respond(&event, async move {
+        handler(request_from_client(request)?, handed).await
+    })
+    .await
 }
 
+/// Awaits the handler's response and lowers it; tells `event` when the
+/// response has been sent (or, if the handler failed, at once: the host
+/// answers in its place).
 async fn respond(
+    event: &FetchEvent,
     response: impl Future<Output = Result<Response>>,
 ) -> Result<WasiResponse, ErrorCode> {
-    response
-        .await
-        .and_then(response_into_wasi)
-        .map_err(|error| error_into_code(&error))
+    match response.await.and_then(response_into_wasi) {
+        Ok((response, delivered)) => {
+            let event = event.clone();
+            spawn_local(async move {
+                delivered.await;
+                event.response_sent();
+            });
+            Ok(response)
+        }
+        Err(error) => {
+            event.response_sent();
+            Err(error_into_code(&error))
+        }
+    }
 }
