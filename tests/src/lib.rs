@@ -320,6 +320,82 @@ impl Host {
     }
 }
 
+/// `dist/<relative>`, which `cargo xtask build` must have made (e.g.
+/// `portable/hello-app.wasm`).
+pub fn dist(relative: &str) -> PathBuf {
+    let path = root().join("dist").join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build`",
+        path.display()
+    );
+    path
+}
+
+/// A WASI 0.3 host the host-agnostic tests run on, serving the very same
+/// `dist/portable/*.wasm` bytes (plain `wasi:http` services, the `edge:fetch`
+/// adapter composed in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum P3Host {
+    /// `edge-host serve`.
+    EdgeHost,
+    /// `wasmtime serve -Scli` (the CLI of [`wasmtime`]).
+    WasmtimeServe,
+}
+
+impl P3Host {
+    /// Serves the service component `dist/<app>` with the environment `env`
+    /// (`KEY=VALUE`), with each host's documented command line. The guest
+    /// may call the `allowed` sinks: edge-host denies other outbound calls
+    /// by default, `wasmtime serve` has no outbound allowlist.
+    pub fn serve(self, app: &str, env: &[String], allowed: &[&Sink]) -> Host {
+        let path = dist(app);
+        let path = path.to_str().unwrap();
+        let mut args: Vec<&str> = Vec::new();
+        for pair in env {
+            args.extend(["--env", pair]);
+        }
+        match self {
+            // edge-host serve dist/portable/hello-app.wasm --env KEY=VALUE
+            //     --allow-outbound HOST:PORT
+            P3Host::EdgeHost => {
+                args.insert(0, path);
+                for sink in allowed {
+                    args.extend(["--allow-outbound", sink.authority()]);
+                }
+                Host::start(&args)
+            }
+            // wasmtime serve -Scli --env KEY=VALUE dist/portable/hello-app.wasm
+            P3Host::WasmtimeServe => {
+                args.push(path);
+                Host::wasmtime_serve(&args)
+            }
+        }
+    }
+}
+
+/// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); }`, two tests
+/// each calling `body(P3Host)`: the same scenario on both WASI 0.3 hosts.
+#[macro_export]
+macro_rules! on_both_hosts {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn edge_host() {
+                ($body)($crate::P3Host::EdgeHost)
+            }
+
+            #[test]
+            fn wasmtime_serve() {
+                ($body)($crate::P3Host::WasmtimeServe)
+            }
+        }
+    };
+}
+
 /// `edge-host serve` for the fixture middleware (deferred tasks and faults
 /// driven by the query string) in front of the demo origin, plus `extra`
 /// flags.

@@ -1,13 +1,16 @@
 //! `edge-host check` on real components: its verdicts, its exit codes, and
-//! that the fix it prints really makes the component run on `wasmtime serve`.
+//! that the fixes it prints, run as printed, really make the component run
+//! on `wasmtime serve` and load on Spin 4.0.x.
 
 use edgeware_tests::{Host, component, get, root};
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `edge-host check <args>`.
+/// `edge-host check <args>`, in the workspace root (relative paths are
+/// as the README has them).
 fn check(args: &[&str]) -> Output {
     Command::new(root().join("target/debug/edge-host"))
+        .current_dir(root())
         .arg("check")
         .args(args)
         .output()
@@ -22,45 +25,96 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The section of a `check` report about the host labelled `label`.
+fn section<'a>(text: &'a str, label: &str) -> &'a str {
+    let start = text
+        .find(&format!(" {label}\n"))
+        .unwrap_or_else(|| panic!("no {label} section in:\n{text}"));
+    let rest = &text[start..];
+    let end = rest[1..].find("\n\n").map_or(rest.len(), |end| end + 1);
+    &rest[..end]
+}
+
+/// The command of the `fix:` line in `section` that starts with `program`.
+fn fix_command(section: &str, program: &str) -> String {
+    section
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("fix: "))
+        .find(|command| command.starts_with(program))
+        .unwrap_or_else(|| panic!("no `fix: {program} ...` in:\n{section}"))
+        .to_string()
+}
+
+/// Runs a printed `cargo ...` command (no shell: the words as they are) in
+/// `dir`, with the cargo that runs the tests.
+fn run_cargo_command(command: &str, dir: &Path) {
+    let mut words = command.split_whitespace();
+    assert_eq!(words.next(), Some("cargo"), "{command}");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(dir)
+        .args(words)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "`{command}` failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Whether the README shows `command` as a line of its own (possibly
+/// followed by a `# comment`).
+fn readme_shows(command: &str) -> bool {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    readme
+        .lines()
+        .any(|line| line.split(" #").next().unwrap().trim_end() == command)
+}
+
 #[test]
 fn check_names_what_wasmtime_serve_lacks_and_the_fix_works() {
-    let middleware = component("hello-middleware");
-    let origin = component("demo-origin");
-
+    // In the workspace root, with the paths as the README has them:
     // edge-host check dist/hello-middleware.wasm --target wasmtime-serve
-    let report = check(&[path(&middleware), "--target", "wasmtime-serve"]);
+    assert!(readme_shows(
+        "edge-host check dist/hello-middleware.wasm --target wasmtime-serve"
+    ));
+    let report = check(&["dist/hello-middleware.wasm", "--target", "wasmtime-serve"]);
     let text = stdout(&report);
     assert_eq!(report.status.code(), Some(1), "{text}");
     assert!(text.contains("yes edge-host"), "{text}");
     assert!(text.contains("NO  wasmtime serve"), "{text}");
+    let wasmtime = section(&text, "wasmtime serve");
+    for missing in [
+        "missing edge:fetch/wait-until@0.1.0",
+        "missing wasi:http/handler@0.3.0 (next hop of a middleware)",
+    ] {
+        assert!(wasmtime.contains(missing), "{wasmtime}");
+    }
+    let fix = fix_command(wasmtime, "cargo xtask compose");
+    assert_eq!(
+        fix,
+        "cargo xtask compose --adapter -o hello-middleware-portable.wasm \
+         dist/hello-middleware.wasm <origin.wasm>"
+    );
+    // The wac CLI alternative names the adapter where `cargo xtask build`
+    // puts it.
     assert!(
-        text.contains("missing edge:fetch/wait-until@0.1.0"),
-        "{text}"
+        wasmtime.contains(
+            "or: wac plug dist/hello-middleware.wasm --plug <origin.wasm> \
+             --plug dist/edge-fetch-adapter.wasm -o hello-middleware-portable.wasm"
+        ),
+        "{wasmtime}"
     );
-    assert!(
-        text.contains("missing wasi:http/handler@0.3.0 (next hop of a middleware)"),
-        "{text}"
-    );
-    let fix = format!(
-        "cargo xtask compose --adapter -o hello-middleware-portable.wasm {} <origin.wasm>",
-        path(&middleware)
-    );
-    assert!(text.contains(&fix), "{text}");
 
-    // The printed fix, with the origin filled in:
-    // cargo xtask compose --adapter -o app.wasm dist/hello-middleware.wasm dist/demo-origin.wasm
+    // The printed fix with the origin filled in, which is the README's
+    // composition command, run in the workspace root:
+    // cargo xtask compose --adapter -o hello-middleware-portable.wasm dist/hello-middleware.wasm dist/demo-origin.wasm
+    let fix = fix.replace("<origin.wasm>", "dist/demo-origin.wasm");
+    assert!(readme_shows(&fix), "README shows `{fix}`");
+    run_cargo_command(&fix, &root());
+    // Out of the workspace root at once.
     let out = tempdir().join("hello-middleware-portable.wasm");
-    let composed = Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args(["xtask", "compose", "--adapter", "-o", path(&out)])
-        .args([path(&middleware), path(&origin)])
-        .output()
-        .expect("cargo xtask compose runs");
-    assert!(
-        composed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&composed.stderr)
-    );
+    std::fs::rename(root().join("hello-middleware-portable.wasm"), &out).unwrap();
 
     let report = check(&[path(&out), "--target", "wasmtime-serve"]);
     assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
@@ -71,6 +125,51 @@ fn check_names_what_wasmtime_serve_lacks_and_the_fix_works() {
     assert_eq!(reply.header("x-hello"), Some("edgeware"));
 }
 
+/// Spin 4.0.x cannot load a final WASI 0.3 component; `check` says so and
+/// prints the WASI 0.2 rebuild, which is the README's command and builds a
+/// component Spin 4.0.x (and every p2 host) accepts. The build reuses
+/// `target/p2`, which `cargo xtask build` filled.
+#[test]
+fn check_prints_the_p2_rebuild_for_spin_4_0_and_it_works() {
+    // edge-host check dist/hello-middleware.wasm --target spin-4.0
+    assert!(readme_shows(
+        "edge-host check dist/hello-middleware.wasm --target spin-4.0"
+    ));
+    let report = check(&["dist/hello-middleware.wasm", "--target", "spin-4.0"]);
+    let text = stdout(&report);
+    assert_eq!(report.status.code(), Some(1), "{text}");
+    let spin40 = section(&text, "Spin 4.0.x");
+    assert!(
+        spin40.contains("Spin 4.0.x serves wasi:http/handler@0.3.0-rc-2026-03-15"),
+        "{spin40}"
+    );
+    let fix = fix_command(spin40, "cargo build");
+    assert_eq!(
+        fix,
+        "cargo build --target wasm32-wasip2 --profile guest --features edgeware/p2 \
+         --target-dir target/p2 -p hello-middleware"
+    );
+    assert_eq!(
+        fix,
+        fix_command(section(&text, "p2-only hosts"), "cargo build")
+    );
+    assert!(readme_shows(&fix), "README shows the p2 build as `{fix}`");
+
+    // In the workspace root, as the README says.
+    run_cargo_command(&fix, &root());
+    let built = root().join("target/p2/wasm32-wasip2/guest/hello_middleware.wasm");
+    assert!(spin40.contains("target/p2/wasm32-wasip2/guest/hello_middleware.wasm"));
+    for target in ["spin-4.0", "p2", "spin", "wasmtime-serve"] {
+        let report = check(&[path(&built), "--target", target]);
+        assert_eq!(
+            report.status.code(),
+            Some(0),
+            "{target}: {}",
+            stdout(&report)
+        );
+    }
+}
+
 #[test]
 fn check_verdicts_for_the_built_artifacts() {
     let portable = root().join("dist/portable/hello-app.wasm");
@@ -78,6 +177,7 @@ fn check_verdicts_for_the_built_artifacts() {
         ("edge-host", 0),
         ("wasmtime-serve", 0),
         ("spin", 0),
+        ("spin-4.0", 1),
         ("p2", 1),
     ] {
         let report = check(&[path(&portable), "--target", target]);
@@ -93,10 +193,19 @@ fn check_verdicts_for_the_built_artifacts() {
     let report = check(&[path(&spin_middleware), "--target", "spin"]);
     assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
     assert!(stdout(&report).contains("dependencies.middleware"));
-    // The WASI 0.2 build runs on p2-only hosts (and wasmtime serve), not on
-    // edge-host.
+    // Spin 4.0.x has no middleware chaining and no final WASI 0.3.
+    let report = check(&[path(&spin_middleware), "--target", "spin-4.0"]);
+    assert_eq!(report.status.code(), Some(1), "{}", stdout(&report));
+    // The WASI 0.2 build runs on p2-only hosts, Spin 4.0.x, Spin 4.1+ and
+    // wasmtime serve, not on edge-host.
     let p2 = root().join("dist/p2/hello-middleware.wasm");
-    for (target, code) in [("p2", 0), ("wasmtime-serve", 0), ("edge-host", 1)] {
+    for (target, code) in [
+        ("p2", 0),
+        ("spin-4.0", 0),
+        ("spin", 0),
+        ("wasmtime-serve", 0),
+        ("edge-host", 1),
+    ] {
         let report = check(&[path(&p2), "--target", target]);
         assert_eq!(
             report.status.code(),

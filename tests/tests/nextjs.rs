@@ -1,10 +1,20 @@
-//! The Next.js middleware contract end to end: real `edge-host`, the
-//! `next-fixture`, `auth-middleware` and `first-middleware` components in
-//! front of the demo origin (which echoes the request it got), real HTTP.
+//! The Next.js middleware contract end to end: the `next-fixture`,
+//! `auth-middleware` and `first-middleware` components in front of the demo
+//! origin (which echoes the request it got), real hosts, real HTTP.
+//!
+//! What is observable over HTTP and at loopback sinks is checked on both
+//! WASI 0.3 hosts, `edge-host` and `wasmtime serve`, on the same
+//! `dist/portable/*-app.wasm` bytes (the `edge:fetch` adapter composed in).
+//! What only `edge-host` can tell (a FULFILLED / REJECTED line for every
+//! registered task, the request id it assigns, geo from trusted headers) is
+//! checked on `edge-host` with the components as built, `edge:fetch`
+//! provided by the host.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edgeware_tests::{Host, Reply, Sink, component, get, root, session_token};
+use edgeware_tests::{
+    Host, P3Host, Reply, Sink, component, get, on_both_hosts, root, session_token,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 const SECRET: &str = "test-secret-0123456789";
@@ -67,61 +77,91 @@ fn origin_saw(reply: &Reply, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The requests of the chain tests, with the status each must get. `panic`
+/// comes last: on `wasmtime serve` it takes the instance down.
+fn chain_cases(upstream: &Sink) -> [(String, u16); 8] {
+    [
+        ("/echo.json?do=next".into(), 200),
+        ("/echo.json?do=override".into(), 200),
+        ("/echo.json?do=rewrite".into(), 200),
+        (format!("/?do=external&url={}/ext", upstream.url), 200),
+        ("/?do=redirect".into(), 307),
+        ("/?do=json".into(), 200),
+        ("/?do=error".into(), 500),
+        ("/?do=panic".into(), 500),
+    ]
+}
+
+/// What the Next.js contract says the client (and, through the echo, the
+/// origin) sees for one of [`chain_cases`], whichever host runs it.
+fn assert_chain_path(path: &str, status: u16, reply: &Reply, upstream: &Sink) {
+    assert_eq!(reply.status, status, "{path}: {}", reply.body);
+    assert_no_internal_headers(reply);
+    match path {
+        "/echo.json?do=next" => {
+            assert_eq!(reply.header("x-chain"), Some("1"));
+            assert_eq!(origin_saw(reply, "x-drop"), ["1"]);
+        }
+        "/echo.json?do=override" => {
+            assert_eq!(origin_saw(reply, "x-injected"), ["yes"]);
+            assert!(origin_saw(reply, "x-drop").is_empty(), "{}", reply.body);
+            assert_eq!(
+                reply.header("x-injected"),
+                None,
+                "overrides never reach the client"
+            );
+            assert_eq!(reply.header("x-chain"), Some("1"));
+        }
+        "/echo.json?do=rewrite" => {
+            assert!(
+                reply.body.contains("\"path\": \"/rewritten\""),
+                "{}",
+                reply.body
+            );
+            assert!(reply.body.contains("from=fixture"), "{}", reply.body);
+        }
+        "/?do=redirect" => assert_eq!(reply.header("location"), Some("/elsewhere")),
+        "/?do=json" => assert_eq!(reply.body, r#"{"from":"fixture"}"#),
+        "/?do=error" | "/?do=panic" => {}
+        _ => {
+            assert_eq!(reply.body, "proxied");
+            assert_eq!(
+                upstream.wait_for(1, 5 * SECOND)[0].request_line,
+                "GET /ext HTTP/1.1"
+            );
+        }
+    }
+}
+
+on_both_hosts!(
+    every_chain_path_follows_the_next_js_contract,
+    |on: P3Host| {
+        let upstream = Sink::answering(200, "proxied");
+        let host = on.serve("portable/next-fixture-app.wasm", &[], &[&upstream]);
+        for (path, status) in chain_cases(&upstream) {
+            let reply = echo(&host, &path, &[("x-drop", "1")]);
+            assert_chain_path(&path, status, &reply, &upstream);
+        }
+    }
+);
+
 #[test]
 fn every_chain_path_settles_its_deferred_tasks() {
     let upstream = Sink::answering(200, "proxied");
     let host = serve("next-fixture", &[], &[&upstream]);
-    let external = format!("/?do=external&url={}/ext", upstream.url);
-    let cases: [(&str, u16, &str); 8] = [
-        ("/echo.json?do=next", 200, "FULFILLED"),
-        ("/echo.json?do=override", 200, "FULFILLED"),
-        ("/echo.json?do=rewrite", 200, "FULFILLED"),
-        (&external, 200, "FULFILLED"),
-        ("/?do=redirect", 307, "FULFILLED"),
-        ("/?do=json", 200, "FULFILLED"),
-        ("/?do=error", 500, "FULFILLED"),
-        ("/?do=panic", 500, "REJECTED"),
-    ];
-    for (path, status, settled) in cases {
-        let reply = echo(&host, path, &[("x-drop", "1")]);
-        assert_eq!(reply.status, status, "{path}: {}", reply.body);
-        assert_no_internal_headers(&reply);
+    for (path, status) in chain_cases(&upstream) {
+        let reply = echo(&host, &path, &[("x-drop", "1")]);
+        assert_chain_path(&path, status, &reply, &upstream);
         let id = request_id(&reply);
         // Both middlewares of the chain registered one task each.
+        let settled = if path == "/?do=panic" {
+            "REJECTED"
+        } else {
+            "FULFILLED"
+        };
         host.log.wait_for(&[settled, &id], 2, 10 * SECOND);
-        match path {
-            "/echo.json?do=next" => {
-                assert_eq!(reply.header("x-chain"), Some("1"));
-                assert_eq!(origin_saw(&reply, "x-drop"), ["1"]);
-            }
-            "/echo.json?do=override" => {
-                assert_eq!(origin_saw(&reply, "x-injected"), ["yes"]);
-                assert!(origin_saw(&reply, "x-drop").is_empty(), "{}", reply.body);
-                assert_eq!(
-                    reply.header("x-injected"),
-                    None,
-                    "overrides never reach the client"
-                );
-                assert_eq!(reply.header("x-chain"), Some("1"));
-            }
-            "/echo.json?do=rewrite" => {
-                assert!(
-                    reply.body.contains("\"path\": \"/rewritten\""),
-                    "{}",
-                    reply.body
-                );
-                assert!(reply.body.contains("from=fixture"), "{}", reply.body);
-            }
-            "/?do=redirect" => assert_eq!(reply.header("location"), Some("/elsewhere")),
-            "/?do=json" => assert_eq!(reply.body, r#"{"from":"fixture"}"#),
-            "/?do=error" | "/?do=panic" => assert!(reply.body.contains(&id), "{}", reply.body),
-            _ => {
-                assert_eq!(reply.body, "proxied");
-                assert_eq!(
-                    upstream.wait_for(1, 5 * SECOND)[0].request_line,
-                    "GET /ext HTTP/1.1"
-                );
-            }
+        if status == 500 {
+            assert!(reply.body.contains(&id), "{}", reply.body);
         }
     }
 }
@@ -143,25 +183,41 @@ fn told(reply: &Reply, field: &str, value: &str) -> usize {
         .count()
 }
 
+/// The geo headers Vercel's proxy sets.
+const VERCEL_GEO: [(&str, &str); 5] = [
+    ("x-vercel-ip-city", "S%C3%A3o%20Paulo"),
+    ("x-vercel-ip-country", "BR"),
+    ("x-vercel-ip-country-region", "SP"),
+    ("x-vercel-ip-latitude", "-23.5475"),
+    ("x-vercel-ip-longitude", "-46.6361"),
+];
+
+/// Whether the fixture's geo answer says "unknown" for both sources.
+fn geo_unknown(reply: &Reply) -> bool {
+    reply.body.contains("\"request\":null") && reply.body.contains("\"event\":null")
+}
+
+on_both_hosts!(
+    /// The adapter never reads geo from request headers: a client could
+    /// have sent them, and a foreign host does not say which proxy it trusts.
+    geo_headers_from_a_client_are_not_geo_on_a_portable_app,
+    |on: P3Host| {
+        let host = on.serve("portable/next-fixture-app.wasm", &[], &[]);
+        let reply = get(&host.url("/?do=geo"), &VERCEL_GEO);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(geo_unknown(&reply), "{}", reply.body);
+    }
+);
+
 #[test]
 fn geo_comes_only_from_headers_the_operator_trusts() {
-    let vercel = [
-        ("x-vercel-ip-city", "S%C3%A3o%20Paulo"),
-        ("x-vercel-ip-country", "BR"),
-        ("x-vercel-ip-country-region", "SP"),
-        ("x-vercel-ip-latitude", "-23.5475"),
-        ("x-vercel-ip-longitude", "-46.6361"),
-    ];
+    let vercel = VERCEL_GEO;
 
     // Off by default: the same headers are only headers.
     let host = serve_next_fixture(&[]);
     let reply = get(&host.url("/?do=geo"), &vercel);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(
-        reply.body.contains("\"request\":null") && reply.body.contains("\"event\":null"),
-        "{}",
-        reply.body
-    );
+    assert!(geo_unknown(&reply), "{}", reply.body);
     drop(host);
 
     let host = serve_next_fixture(&["--geo-headers", "vercel"]);
@@ -214,107 +270,161 @@ struct Auth {
     sync: Sink,
 }
 
-fn auth() -> Auth {
-    let (telemetry, sync) = (Sink::start(), Sink::start());
-    let env = [
+/// The auth middleware's configuration, its deferred calls going to the
+/// two sinks.
+fn auth_env(telemetry: &Sink, sync: &Sink) -> Vec<String> {
+    vec![
         format!("AUTH_SECRET={SECRET}"),
         format!("TELEMETRY_URL={}/telemetry", telemetry.url),
         format!("SESSION_SYNC_URL={}/sync", sync.url),
-    ];
+    ]
+}
+
+/// `dist/portable/auth-app.wasm` (auth-middleware → demo-origin + adapter)
+/// on `on`.
+fn auth(on: P3Host) -> Auth {
+    let (telemetry, sync) = (Sink::start(), Sink::start());
+    let host = on.serve(
+        "portable/auth-app.wasm",
+        &auth_env(&telemetry, &sync),
+        &[&telemetry, &sync],
+    );
     Auth {
-        host: serve("auth-middleware", &env, &[&telemetry, &sync]),
+        host,
         telemetry,
         sync,
     }
 }
 
-#[test]
-fn signed_out_redirect_returns_early_and_still_sends_telemetry() {
-    let auth = auth();
-    let reply = get(&auth.host.url("/dashboard/settings?tab=1"), &[]);
-    assert_eq!(reply.status, 307, "{}", reply.body);
-    assert_eq!(
-        reply.header("location"),
-        Some("/sign-in?redirect_url=%2Fdashboard%2Fsettings%3Ftab%3D1")
+/// auth-middleware as built, in front of the demo origin, on edge-host.
+fn auth_on_edge_host() -> Auth {
+    let (telemetry, sync) = (Sink::start(), Sink::start());
+    let host = serve(
+        "auth-middleware",
+        &auth_env(&telemetry, &sync),
+        &[&telemetry, &sync],
     );
-    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
-    let id = request_id(&reply);
-    let posted = auth.telemetry.wait_for(1, 10 * SECOND);
-    assert_eq!(posted[0].request_line, "POST /telemetry HTTP/1.1");
-    assert!(
-        posted[0].body.contains("\"reason\":\"missing\""),
-        "{}",
-        posted[0].body
-    );
-    assert!(posted[0].body.contains(&id), "{}", posted[0].body);
-    auth.host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
-    assert!(auth.sync.received().is_empty());
+    Auth {
+        host,
+        telemetry,
+        sync,
+    }
 }
 
-#[test]
-fn valid_session_reaches_the_origin_with_identity_headers_only() {
-    let auth = auth();
-    let cookie = format!(
+fn valid_session_cookie(user: &str, session: &str) -> String {
+    format!(
         "__session={}; theme=dark",
-        session_token("user_1", "sess_1", now() + 3600, SECRET)
-    );
-    let reply = echo(
-        &auth.host,
-        "/dashboard",
-        &[("cookie", &cookie), ("x-user-id", "admin")],
-    );
+        session_token(user, session, now() + 3600, SECRET)
+    )
+}
+
+on_both_hosts!(
+    signed_out_redirect_returns_early_and_still_sends_telemetry,
+    |on: P3Host| {
+        let auth = auth(on);
+        let reply = get(&auth.host.url("/dashboard/settings?tab=1"), &[]);
+        assert_eq!(reply.status, 307, "{}", reply.body);
+        assert_eq!(
+            reply.header("location"),
+            Some("/sign-in?redirect_url=%2Fdashboard%2Fsettings%3Ftab%3D1")
+        );
+        assert!(reply.ttfb < SECOND / 2, "{on:?}: TTFB {:?}", reply.ttfb);
+        let posted = auth.telemetry.wait_for(1, 10 * SECOND);
+        assert_eq!(posted[0].request_line, "POST /telemetry HTTP/1.1");
+        assert!(
+            posted[0].body.contains("\"reason\":\"missing\""),
+            "{}",
+            posted[0].body
+        );
+        assert!(auth.sync.received().is_empty());
+    }
+);
+
+on_both_hosts!(
+    valid_session_reaches_the_origin_with_identity_headers_only,
+    |on: P3Host| {
+        let auth = auth(on);
+        let cookie = valid_session_cookie("user_1", "sess_1");
+        let reply = echo(
+            &auth.host,
+            "/dashboard",
+            &[("cookie", &cookie), ("x-user-id", "admin")],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            origin_saw(&reply, "x-user-id"),
+            ["user_1"],
+            "a client-sent x-user-id is replaced"
+        );
+        assert_eq!(origin_saw(&reply, "x-session-id"), ["sess_1"]);
+        assert_eq!(reply.header("x-user-id"), None);
+        assert_eq!(
+            reply.header("set-cookie"),
+            None,
+            "far from expiry: no refresh"
+        );
+        assert_no_internal_headers(&reply);
+        let synced = auth.sync.wait_for(1, 10 * SECOND);
+        assert_eq!(synced[0].request_line, "POST /sync HTTP/1.1");
+        assert!(
+            synced[0].body.contains("\"userId\":\"user_1\""),
+            "{}",
+            synced[0].body
+        );
+        assert!(auth.telemetry.received().is_empty());
+    }
+);
+
+/// What only edge-host tells: the request id it assigned reaches the guest's
+/// deferred calls, and every registered task is reported FULFILLED.
+#[test]
+fn edge_host_reports_the_auth_tasks_under_the_request_id() {
+    let auth = auth_on_edge_host();
+    let reply = get(&auth.host.url("/dashboard/settings?tab=1"), &[]);
+    assert_eq!(reply.status, 307, "{}", reply.body);
+    let id = request_id(&reply);
+    let posted = auth.telemetry.wait_for(1, 10 * SECOND);
+    assert!(posted[0].body.contains(&id), "{}", posted[0].body);
+    auth.host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
+
+    let cookie = valid_session_cookie("user_1", "sess_1");
+    let reply = echo(&auth.host, "/dashboard", &[("cookie", &cookie)]);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        origin_saw(&reply, "x-user-id"),
-        ["user_1"],
-        "a client-sent x-user-id is replaced"
-    );
-    assert_eq!(origin_saw(&reply, "x-session-id"), ["sess_1"]);
-    assert_eq!(reply.header("x-user-id"), None);
-    assert_eq!(
-        reply.header("set-cookie"),
-        None,
-        "far from expiry: no refresh"
-    );
-    assert_no_internal_headers(&reply);
+    assert_eq!(origin_saw(&reply, "x-user-id"), ["user_1"]);
     let id = request_id(&reply);
     let synced = auth.sync.wait_for(1, 10 * SECOND);
-    assert!(
-        synced[0].body.contains("\"userId\":\"user_1\""),
-        "{}",
-        synced[0].body
-    );
     assert!(synced[0].body.contains(&id), "{}", synced[0].body);
     auth.host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
 }
 
-#[test]
-fn session_near_expiry_is_refreshed_for_client_and_origin() {
-    let auth = auth();
-    let old = session_token("user_2", "sess_2", now() + 60, SECRET);
-    let reply = echo(
-        &auth.host,
-        "/account",
-        &[("cookie", &format!("__session={old}"))],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let set = reply.header("set-cookie").expect("a refreshed cookie");
-    assert!(set.starts_with("__session=user_2.sess_2."), "{set}");
-    assert!(
-        set.contains("Max-Age=3600") && set.contains("HttpOnly"),
-        "{set}"
-    );
-    let fresh = set.split(';').next().unwrap();
-    assert_eq!(
-        origin_saw(&reply, "cookie"),
-        [fresh],
-        "the origin sees the new cookie"
-    );
-}
+on_both_hosts!(
+    session_near_expiry_is_refreshed_for_client_and_origin,
+    |on: P3Host| {
+        let auth = auth(on);
+        let old = session_token("user_2", "sess_2", now() + 60, SECRET);
+        let reply = echo(
+            &auth.host,
+            "/account",
+            &[("cookie", &format!("__session={old}"))],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let set = reply.header("set-cookie").expect("a refreshed cookie");
+        assert!(set.starts_with("__session=user_2.sess_2."), "{set}");
+        assert!(
+            set.contains("Max-Age=3600") && set.contains("HttpOnly"),
+            "{set}"
+        );
+        let fresh = set.split(';').next().unwrap();
+        assert_eq!(
+            origin_saw(&reply, "cookie"),
+            [fresh],
+            "the origin sees the new cookie"
+        );
+    }
+);
 
-#[test]
-fn invalid_or_expired_sessions_are_redirected() {
-    let auth = auth();
+on_both_hosts!(invalid_or_expired_sessions_are_redirected, |on: P3Host| {
+    let auth = auth(on);
     let forged = session_token("user_1", "sess_1", now() + 3600, "wrong-secret");
     let expired = session_token("user_1", "sess_1", now() - 1, SECRET);
     let mut tampered = session_token("user_1", "sess_1", now() + 3600, SECRET);
@@ -333,11 +443,10 @@ fn invalid_or_expired_sessions_are_redirected() {
         assert_eq!(reply.status, 307, "{value}: {}", reply.body);
     }
     auth.telemetry.wait_for(5, 10 * SECOND);
-}
+});
 
-#[test]
-fn path_tricks_do_not_bypass_auth() {
-    let auth = auth();
+on_both_hosts!(path_tricks_do_not_bypass_auth, |on: P3Host| {
+    let auth = auth(on);
     for tricky in [
         "/%64ashboard",
         "/static/%2e%2e/dashboard",
@@ -361,11 +470,10 @@ fn path_tricks_do_not_bypass_auth() {
         let reply = get(&auth.host.url(public), &[]);
         assert_eq!(reply.status, 200, "{public} is public: {}", reply.body);
     }
-}
+});
 
-#[test]
-fn spoofed_internal_headers_change_nothing() {
-    let auth = auth();
+on_both_hosts!(spoofed_internal_headers_change_nothing, |on: P3Host| {
+    let auth = auth(on);
     let spoofed = [
         (
             "x-middleware-subrequest",
@@ -382,10 +490,10 @@ fn spoofed_internal_headers_change_nothing() {
     assert_eq!(reply.status, 200);
     assert!(!reply.body.contains("x-middleware"), "{}", reply.body);
     assert!(!reply.body.contains("admin"), "{}", reply.body);
-}
+});
 
 #[test]
-fn first_middleware_from_the_readme_works_and_is_in_the_readme() {
+fn first_middleware_is_in_the_readme() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let source =
         std::fs::read_to_string(root().join("guest/components/first-middleware/src/lib.rs"))
@@ -395,21 +503,34 @@ fn first_middleware_from_the_readme_works_and_is_in_the_readme() {
         "README must show first-middleware/src/lib.rs verbatim"
     );
     assert!(source.lines().count() < 30);
+}
 
-    let host = serve("first-middleware", &[], &[]);
-    let reply = get(&host.url("/admin/panel"), &[]);
-    assert_eq!(reply.status, 307);
+/// first-middleware's checks, on a host serving `host`.
+fn assert_first_middleware_works(host: &Host) -> Reply {
+    let redirected = get(&host.url("/admin/panel"), &[]);
+    assert_eq!(redirected.status, 307);
     assert!(
-        reply.header("location").unwrap().ends_with("/"),
+        redirected.header("location").unwrap().ends_with("/"),
         "{:?}",
-        reply.header("location")
+        redirected.header("location")
     );
-    let id = request_id(&reply);
-    host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
-
-    let reply = echo(&host, "/admin/panel", &[("cookie", "role=admin")]);
+    let reply = echo(host, "/admin/panel", &[("cookie", "role=admin")]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-guarded"), Some("1"));
     assert_eq!(origin_saw(&reply, "x-role"), ["admin"]);
     assert_eq!(get(&host.url("/public"), &[]).status, 200);
+    redirected
+}
+
+on_both_hosts!(first_middleware_from_the_readme_works, |on: P3Host| {
+    let host = on.serve("portable/first-app.wasm", &[], &[]);
+    assert_first_middleware_works(&host);
+});
+
+#[test]
+fn edge_host_reports_the_first_middlewares_after_task() {
+    let host = serve("first-middleware", &[], &[]);
+    let redirected = assert_first_middleware_works(&host);
+    let id = request_id(&redirected);
+    host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
 }

@@ -36,7 +36,7 @@ fn serve_p2(name: &str, env: &[String]) -> Host {
 fn p2_middleware_answers_first_then_runs_its_deferred_task() {
     let upstream = Sink::answering(200, "from upstream");
     let sink = Sink::start();
-    // wasmtime serve -Scli --env EDGEWARE_UPSTREAM=http://127.0.0.1:<port> --env DEFERRED_URL=http://127.0.0.1:<port>/telemetry dist/p2/hello-middleware.wasm
+    // wasmtime serve -Scli --addr 127.0.0.1:<port> --env EDGEWARE_UPSTREAM=http://127.0.0.1:<port> --env DEFERRED_URL=http://127.0.0.1:<port>/telemetry dist/p2/hello-middleware.wasm
     let host = serve_p2(
         "hello-middleware",
         &[
@@ -125,7 +125,7 @@ fn p2_origin_serves_on_its_own() {
 }
 
 /// jco serves the same bytes; configuration is its process environment:
-/// `EDGEWARE_UPSTREAM=... DEFERRED_URL=... jco serve --port 8080 dist/p2/hello-middleware.wasm`
+/// `EDGEWARE_UPSTREAM=... DEFERRED_URL=... jco serve --host 127.0.0.1 --port 8080 dist/p2/hello-middleware.wasm`
 #[test]
 fn p2_middleware_on_jco_serve_answers_first_then_runs_its_deferred_task() {
     let upstream = Sink::answering(200, "from upstream");

@@ -6,83 +6,17 @@
 //! plus the `edge:fetch` adapter), and observes the deferred work through a
 //! loopback sink: it must arrive after the response, complete.
 
-use edgeware_tests::{Host, Sink, component, get, root};
+use edgeware_tests::{Host, P3Host, Sink, component, dist, get, on_both_hosts};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// A WASI 0.3 host the suite runs on.
-#[derive(Clone, Copy, Debug)]
-enum P3Host {
-    EdgeHost,
-    WasmtimeServe,
-}
-
-impl P3Host {
-    /// Serves the service component `dist/<app>` with the environment `env`
-    /// (`KEY=VALUE`), with each host's documented command line; the guest
-    /// may call `sink` (edge-host denies other outbound calls by default).
-    fn serve(self, app: &str, env: &[String], sink: &Sink) -> Host {
-        let path = component_at(app);
-        let path = path.to_str().unwrap();
-        let mut args: Vec<&str> = Vec::new();
-        for pair in env {
-            args.extend(["--env", pair]);
-        }
-        match self {
-            // edge-host serve dist/portable/hello-app.wasm --env KEY=VALUE
-            //     --allow-outbound HOST:PORT
-            P3Host::EdgeHost => {
-                args.insert(0, path);
-                args.extend(["--allow-outbound", sink.authority()]);
-                Host::start(&args)
-            }
-            // wasmtime serve -Scli --env KEY=VALUE dist/portable/hello-app.wasm
-            P3Host::WasmtimeServe => {
-                args.push(path);
-                Host::wasmtime_serve(&args)
-            }
-        }
-    }
-}
-
-/// `dist/<relative>`, which `cargo xtask build` must have made.
-fn component_at(relative: &str) -> std::path::PathBuf {
-    let path = root().join("dist").join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build`",
-        path.display()
-    );
-    path
-}
-
-/// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); }`, each calling
-/// `body(P3Host)`.
-macro_rules! on_both_hosts {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn edge_host() {
-                ($body)(P3Host::EdgeHost)
-            }
-
-            #[test]
-            fn wasmtime_serve() {
-                ($body)(P3Host::WasmtimeServe)
-            }
-        }
-    };
-}
 
 on_both_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
     let sink = Sink::start();
     let host = on.serve(
         "portable/hello-app.wasm",
         &[format!("DEFERRED_URL={}/telemetry", sink.url)],
-        &sink,
+        &[&sink],
     );
 
     let reply = get(&host.url("/hello?from=test"), &[]);
@@ -118,7 +52,7 @@ on_both_hosts!(
     every_task_runs_including_late_registrations,
     |on: P3Host| {
         let sink = Sink::start();
-        let host = on.serve("portable/fixture-app.wasm", &[], &sink);
+        let host = on.serve("portable/fixture-app.wasm", &[], &[&sink]);
         let url = format!("{}/task", sink.url);
         let reply = get(
             &host.url(&format!("/?task=sleep&ms=300&count=3&late=1&url={url}")),
@@ -146,7 +80,7 @@ on_both_hosts!(
         let host = on.serve(
             "portable/chain-app.wasm",
             &[format!("DEFERRED_URL={}/hello", sink.url)],
-            &sink,
+            &[&sink],
         );
         let fixture_url = format!("{}/fixture", sink.url);
         let reply = get(
@@ -185,7 +119,7 @@ fn portable_apps_embed_the_built_components_unchanged() {
             .windows(needle.len())
             .any(|window| window == needle)
     };
-    let app = std::fs::read(component_at("portable/chain-app.wasm")).unwrap();
+    let app = std::fs::read(dist("portable/chain-app.wasm")).unwrap();
     for name in [
         "hello-middleware",
         "fixture-middleware",
@@ -206,7 +140,7 @@ fn portable_apps_embed_the_built_components_unchanged() {
 fn edge_host_reports_the_tasks_of_a_composed_chain() {
     let sink = Sink::start();
     let host = Host::start(&[
-        component_at("composed/chain-app.wasm").to_str().unwrap(),
+        dist("composed/chain-app.wasm").to_str().unwrap(),
         "--env",
         &format!("DEFERRED_URL={}/hello", sink.url),
         "--allow-outbound",
@@ -220,4 +154,52 @@ fn edge_host_reports_the_tasks_of_a_composed_chain() {
     // fixture's `ok` task and hello's report.
     host.log.wait_for(&["FULFILLED", &id], 2, 10 * SECOND);
     sink.wait_for(1, 10 * SECOND);
+}
+
+/// The Spin middleware artifact (hello-middleware with the adapter composed
+/// in: it imports and exports `wasi:http/handler`, the shape Spin's
+/// `dependencies.middleware` chains in front of a route's component) runs
+/// on edge-host in front of the demo origin, as Spin would run it. `wasmtime
+/// serve` cannot: it has no way to provide a component's `handler` import.
+#[test]
+fn spin_shaped_middleware_runs_on_edge_host_in_front_of_an_origin() {
+    let sink = Sink::start();
+    let middleware = dist("portable/hello-middleware.wasm");
+    let origin = component("demo-origin");
+    // edge-host serve dist/portable/hello-middleware.wasm --origin dist/demo-origin.wasm
+    //     --env DEFERRED_URL=http://127.0.0.1:<port>/telemetry --allow-outbound 127.0.0.1:<port>
+    let host = Host::start(&[
+        middleware.to_str().unwrap(),
+        "--origin",
+        origin.to_str().unwrap(),
+        "--env",
+        &format!("DEFERRED_URL={}/telemetry", sink.url),
+        "--allow-outbound",
+        sink.authority(),
+    ]);
+
+    let reply = get(&host.url("/spin/hello"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"), "middleware ran");
+    assert!(
+        reply.body.contains("edgeware demo origin"),
+        "origin answered: {}",
+        reply.body
+    );
+    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    assert!(
+        sink.received().is_empty(),
+        "the deferred call must not have run yet"
+    );
+
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
+    assert!(calls[0].body.contains("/spin/hello"), "{}", calls[0].body);
+    let after = calls[0].at.duration_since(reply.done);
+    assert!(
+        after >= SECOND * 8 / 10,
+        "the call came {after:?} after the response"
+    );
+    // Without edge:fetch/wait-until the host tracks the guest's own tasks.
+    host.log.wait_for(&["guest tasks FINISHED"], 1, 10 * SECOND);
 }

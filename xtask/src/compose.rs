@@ -74,6 +74,18 @@ pub const RECIPES: &[Recipe] = &[
         purpose: "plain wasi:http service (test fixture)",
     },
     Recipe {
+        output: "portable/next-fixture-app.wasm",
+        chain: &["next-fixture", "demo-origin"],
+        adapter: true,
+        purpose: "plain wasi:http service (the Next.js contract test fixture)",
+    },
+    Recipe {
+        output: "portable/first-app.wasm",
+        chain: &["first-middleware", "demo-origin"],
+        adapter: true,
+        purpose: "plain wasi:http service (the README's first middleware)",
+    },
+    Recipe {
         output: "portable/chain-app.wasm",
         chain: &["hello-middleware", "fixture-middleware", "demo-origin"],
         adapter: true,
