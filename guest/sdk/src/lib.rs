@@ -57,22 +57,49 @@ pub use crate::sys::p2::{ErrorCode, FetchEvent, Next, fetch, sleep};
 pub use crate::sys::p3::{ErrorCode, FetchEvent, Next, fetch, sleep};
 pub use http;
 
-/// Runs the [`next::Chain`] built by `build` for one request: what
-/// [`next_middleware!`] exports, on either backend.
+/// Runs the [`next::Chain`] of `cache` for one request, building it with
+/// `build` first if this instance has none yet: what [`next_middleware!`]
+/// exports, on either backend.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub async fn __serve_chain(
     request: Request,
     event: FetchEvent,
     next: Next,
+    cache: &'static std::thread::LocalKey<__ChainCache>,
     build: impl FnOnce() -> Result<next::Chain<FetchEvent>>,
 ) -> Result<Response> {
-    let chain = build().map_err(|e| e.context("building the middleware chain"))?;
+    let chain = cache.with(|cache| cache.get_or_build(build))?;
     let client = event.client_address();
     let geo = event.geo();
     chain
         .run(request, client.as_deref(), geo.as_ref(), event, next)
         .await
+}
+
+/// The chain an instance built for its first request, kept for the next
+/// ones when the host reuses the instance (its matchers are compiled once).
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+#[derive(Default)]
+pub struct __ChainCache(std::cell::OnceCell<std::rc::Rc<next::Chain<FetchEvent>>>);
+
+#[cfg(target_arch = "wasm32")]
+impl __ChainCache {
+    /// The cached chain, or the one `build` makes (cached if it succeeds;
+    /// an error fails this request and the next one builds again).
+    fn get_or_build(
+        &self,
+        build: impl FnOnce() -> Result<next::Chain<FetchEvent>>,
+    ) -> Result<std::rc::Rc<next::Chain<FetchEvent>>> {
+        if let Some(chain) = self.0.get() {
+            return Ok(chain.clone());
+        }
+        let chain = std::rc::Rc::new(
+            build().map_err(|e| e.context("building the middleware chain"))?,
+        );
+        Ok(self.0.get_or_init(|| chain).clone())
+    }
 }
 
 /// The Next.js middleware contract: [`next::NextRequest`],
@@ -171,9 +198,11 @@ macro_rules! service {
 /// Exports a Next.js-style middleware [`next::Chain`] as the component's
 /// `wasi:http/handler`.
 ///
-/// `build` is a `fn() -> Result<Chain<FetchEvent>>`, called once per request
-/// (each request gets a fresh instance anyway); an error fails the request
-/// with its message.
+/// `build` is a `fn() -> Result<Chain<FetchEvent>>`, called for the first
+/// request an instance serves; hosts that reuse instances (`wasmtime serve`,
+/// Spin, `edge-host --instance-reuse`) run the same chain for the next ones,
+/// so its matchers are compiled once. An error fails the request with its
+/// message, and the next request builds again.
 ///
 /// ```ignore
 /// use edgeware::next::{Chain, Matcher, NextRequest, NextResponse};
@@ -193,9 +222,12 @@ macro_rules! service {
 #[macro_export]
 macro_rules! next_middleware {
     ($build:expr $(,)?) => {
-        $crate::middleware!(|request, event, next| $crate::__serve_chain(
-            request, event, next, $build
-        ));
+        $crate::middleware!(|request, event, next| {
+            ::std::thread_local! {
+                static EDGEWARE_CHAIN: $crate::__ChainCache = $crate::__ChainCache::default();
+            }
+            $crate::__serve_chain(request, event, next, &EDGEWARE_CHAIN, $build)
+        });
     };
 }
 
