@@ -97,8 +97,9 @@ pub struct ServeArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub header_read_timeout: Option<Duration>,
 
-    /// On SIGTERM/SIGINT, how long in-flight responses and deferred tasks
-    /// may take to finish before they are reported TIMED OUT.
+    /// On SIGTERM/SIGINT, how long in-flight responses and then deferred
+    /// tasks may take to finish, in all, before the connections still open
+    /// are closed and the pending tasks reported TIMED OUT.
     /// [config: shutdown_grace; default 30s]
     #[arg(long, value_parser = humantime::parse_duration)]
     pub shutdown_grace: Option<Duration>,
@@ -108,9 +109,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub pooling: Option<bool>,
 
-    /// Instance slots of the pooling allocator: the most instances alive at
-    /// once, parked deferred work included. [config: pool_instances;
-    /// default 1000]
+    /// Instance slots of the pooling allocator: the most stores alive at
+    /// once, parked deferred work included; beyond it requests get 503.
+    /// [config: pool_instances; default 1000]
     #[arg(long)]
     pub pool_instances: Option<u32>,
 
@@ -227,7 +228,8 @@ pub struct Settings {
     pub upstream: Option<String>,
     /// A component next hop.
     pub origin: Option<PathBuf>,
-    /// Guest environment, file entries first, flags after (flags win).
+    /// Guest environment: the file's entries, then the flags'; a flag
+    /// replaces the file's value of the same name.
     pub env: Vec<(String, String)>,
     /// Outbound HTTP destinations guests may call.
     pub outbound_allow: Vec<String>,
@@ -282,8 +284,15 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => File::default(),
         };
+        // One entry per name, the last given winning: a guest's `getenv`
+        // would see the first of two.
         let mut env: Vec<(String, String)> = file.env.into_iter().collect();
-        env.extend(args.env);
+        for (name, value) in args.env {
+            match env.iter_mut().find(|(known, _)| *known == name) {
+                Some(entry) => entry.1 = value,
+                None => env.push((name, value)),
+            }
+        }
         let mut outbound_allow = file.outbound_allow;
         outbound_allow.extend(args.allow_outbound);
         let geo = match args.geo_headers {
@@ -430,7 +439,11 @@ mod tests {
         let args = ServeArgs {
             config: Some(file.path().into()),
             addr: Some("127.0.0.1:9001".parse().unwrap()),
-            env: vec![("A".into(), "flag".into())],
+            env: vec![
+                ("A".into(), "flag".into()),
+                ("B".into(), "1".into()),
+                ("B".into(), "2".into()),
+            ],
             allow_outbound: vec!["127.0.0.1:1".into()],
             ..ServeArgs::default()
         };
@@ -439,7 +452,12 @@ mod tests {
         assert_eq!(settings.addr.port(), 9001);
         assert_eq!(settings.deferred_timeout, Duration::from_secs(5));
         assert_eq!(settings.request_timeout, Duration::from_secs(60));
-        assert_eq!(settings.env.last().unwrap().1, "flag");
+        let env: Vec<(&str, &str)> = settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env, [("A", "flag"), ("B", "2")]);
         assert_eq!(settings.outbound_allow, ["api.example.com", "127.0.0.1:1"]);
         assert!(settings.pooling);
     }

@@ -78,9 +78,14 @@ impl DeferredTasks {
         self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The id of the request these tasks belong to.
+    pub fn request_id(&self) -> &str {
+        &self.shared.request_id
+    }
+
     /// Adds a task and returns its index, or `None` if the host's parked
     /// task limit is reached: the task is then recorded as REJECTED at once.
-    fn register(&self) -> Option<usize> {
+    pub(crate) fn register(&self) -> Option<usize> {
         let metrics = &self.shared.metrics;
         let refused = metrics.deferred().in_flight >= self.shared.max_parked as u64;
         let mut tasks = self.lock();

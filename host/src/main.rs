@@ -10,6 +10,7 @@ mod exchange;
 mod fetch_event;
 mod geo;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod next_hop;
 mod outbound;
@@ -18,6 +19,7 @@ mod replay;
 mod request;
 mod runtime;
 mod server;
+mod shutdown;
 mod state;
 mod worker;
 
@@ -26,6 +28,7 @@ use clap::{Parser, Subcommand};
 use config::{LogFormat, ServeArgs, Settings};
 use runtime::{Runtime, Shared};
 use server::Front;
+use shutdown::Stopped;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
@@ -44,7 +47,7 @@ struct Cli {
 enum Command {
     /// Serve a component over HTTP. SIGTERM/SIGINT drain gracefully (a second
     /// one exits at once); SIGHUP reloads the component files.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Report which hosts can run a component, what each lacks, and the
     /// command that fixes it; exits 1 if `--target` cannot run it, 2 if the
     /// file is not a component.
@@ -55,8 +58,12 @@ enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    let args = match Cli::parse().command {
-        Command::Serve(args) => args,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let args = match cli.command {
+        Command::Serve(args) => *args,
         Command::Check(args) => {
             return match check::run(&args) {
                 Ok(true) => ExitCode::SUCCESS,
@@ -86,13 +93,55 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let stopped = runtime.block_on(serve(settings));
+    // Tasks still running (a stalled connection, an abandoned store) are
+    // not waited for: everything left has been reported.
+    runtime.shutdown_background();
+    match stopped {
+        Ok(Stopped::Drained) => ExitCode::SUCCESS,
+        Ok(Stopped::Forced) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("edge-host: error: {error:#}");
             ExitCode::from(EXIT_CONFIG)
         }
     }
+}
+
+/// Prints a command-line error as one `edge-host: error: ...` line and
+/// returns clap's exit code for it (2 for usage errors); `--help` and
+/// `--version` print as usual.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+        }
+        _ => eprintln!(
+            "edge-host: error: {}",
+            one_line(&error.render().to_string())
+        ),
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_CONFIG))
+}
+
+/// clap's message on one line: without its `error: ` prefix and its usage
+/// and `--help` lines, the rest (tips, possible values) joined with `; `;
+/// then where to look.
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line.starts_with("Usage:")
+                && !line.starts_with("For more information")
+        })
+        .collect();
+    let text = parts.join("; ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see --help)")
 }
 
 fn init_logging(format: LogFormat) {
@@ -110,8 +159,8 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Starts everything; returns when a shutdown signal has been handled and
-/// the drain is over. Errors are start-up errors.
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// the drain is over (or was cut short). Errors are start-up errors.
+async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
     let engine = runtime::engine(&settings).map_err(anyhow::Error::from)?;
     let shared = Shared::new();
     let runtime = Runtime::load(&engine, &settings, shared.clone())?;
@@ -129,7 +178,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(server::admin(admin, shared.metrics.clone()));
     }
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
+    tracing::info!(
+        %addr,
+        pooling = settings.pooling,
+        pool_instances = settings.pool_instances,
+        "listening"
+    );
     println!("edge-host listening on http://{addr}/");
 
     let mut terminate = signal(SignalKind::terminate())?;
@@ -147,34 +201,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
         }
     };
-    server::serve(listener, front.clone(), &settings, first_signal).await;
-
-    let draining = front.drain.len();
-    tracing::info!(stores = draining, grace = ?settings.shutdown_grace, "draining deferred work");
-    let drain = front.drain.clone();
-    let forced = async {
+    let connections = server::serve(listener, front.clone(), &settings, first_signal).await;
+    let second_signal = async {
         tokio::select! {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
         }
-        let abandoned = drain.abandon();
-        tracing::warn!(
-            stores = abandoned,
-            "second signal: exiting now; pending tasks reported TIMED OUT"
-        );
-        log_totals(&shared);
-        std::process::exit(1);
     };
-    tokio::select! {
-        abandoned = front.drain.wait(settings.shutdown_grace) => {
-            if abandoned > 0 {
-                tracing::warn!(stores = abandoned, "grace period over; pending tasks reported TIMED OUT");
-            }
-        }
-        () = forced => {}
-    }
+    let stopped = shutdown::run(
+        connections,
+        &front.drain,
+        settings.shutdown_grace,
+        second_signal,
+    )
+    .await;
     log_totals(&shared);
-    Ok(())
+    Ok(stopped)
 }
 
 /// The last line before exit: what happened to every deferred task.
@@ -220,5 +262,30 @@ async fn reload_on_hangup(
             ),
             Err(error) => tracing::error!(%error, "reload task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_errors_become_one_line() {
+        let error = Cli::try_parse_from(["edge-host", "serve", "--request-timeout", "abc"])
+            .err()
+            .unwrap();
+        assert_eq!(error.exit_code(), 2);
+        let line = one_line(&error.render().to_string());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("invalid value 'abc' for '--request-timeout"),
+            "{line}"
+        );
+        assert!(line.ends_with("(see --help)"), "{line}");
+        let error = Cli::try_parse_from(["edge-host", "serve", "--pooling", "maybe"])
+            .err()
+            .unwrap();
+        let line = one_line(&error.render().to_string());
+        assert!(line.contains("; [possible values: true, false]"), "{line}");
     }
 }

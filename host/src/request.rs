@@ -42,22 +42,25 @@ async fn admit(
     request: hyper::Request<hyper::body::Incoming>,
     client: SocketAddr,
 ) -> http::Response<ObservedBody> {
+    let busy = |reason: &str| {
+        tracing::warn!(reason, "request refused with 503");
+        runtime.metrics().request_refused();
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {reason}\n"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        unobserved(response)
+    };
     let admitted = match front.gate.admit() {
         Some(admitted) if !runtime.parked_tasks_full() => admitted,
-        refused => {
-            let reason = if refused.is_some() {
-                "parked deferred-task limit"
-            } else {
-                "concurrent request limit"
-            };
-            tracing::warn!(reason, "request refused with 503");
-            runtime.metrics().request_refused();
-            let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {reason}\n"));
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return unobserved(response);
-        }
+        Some(_) => return busy("parked deferred-task limit"),
+        None => return busy("concurrent request limit"),
+    };
+    // A store lives on through its deferred phase, after the gate has let
+    // the request go: without a free instance slot, instantiation would fail.
+    let request_id = runtime.next_request_id();
+    let Some(_reserved) = front.drain.reserve(request_id.clone(), front.max_stores) else {
+        return busy("instance pool full (pool_instances stores alive)");
     };
     // RFC 9112 section 3.2: more than one Host field is a 400; a guest
     // would otherwise see whichever one its library picks. A request target
@@ -95,7 +98,6 @@ async fn admit(
     // Read before the guest or `ingress` touch the headers; they stay on the
     // request (see `crate::geo`).
     let geo = front.geo.read(request.headers());
-    let request_id = runtime.next_request_id();
     let span = tracing::info_span!("request", request_id = %request_id);
     let (tx, rx) = oneshot::channel();
     let (end_tx, body_end) = body::end_channel();

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
-    UpdateDeadline, bail,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+    bail,
 };
 
 /// The import that makes a component a middleware: its next hop.
@@ -224,14 +224,7 @@ impl Runtime {
             Some(upstream) => NextHop::Upstream(upstream.clone()),
             None => NextHop::Unset,
         };
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.max_memory_bytes)
-            .table_elements(1 << 20)
-            .instances(64)
-            .memories(16)
-            .tables(32)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = crate::limits::store_limits(self.max_memory_bytes);
         let state = StoreState::new(
             wasi,
             self.outbound.clone(),

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::net::TcpListener;
 
@@ -22,8 +23,11 @@ pub struct Front {
     current: RwLock<Arc<Runtime>>,
     /// The concurrency cap.
     pub gate: Gate,
-    /// Every store still alive, for graceful shutdown.
+    /// Every store still alive, for graceful shutdown and the instance cap.
     pub drain: Arc<Drain>,
+    /// Most stores alive at once: the pooling allocator's instance slots
+    /// (unbounded without it).
+    pub max_stores: usize,
     /// Largest request body accepted.
     pub max_body_bytes: u64,
     /// The headers trusted to tell the client's location.
@@ -37,6 +41,11 @@ impl Front {
             current: RwLock::new(Arc::new(runtime)),
             gate: Gate::new(settings.max_concurrent_requests),
             drain: Arc::default(),
+            max_stores: if settings.pooling {
+                settings.pool_instances as usize
+            } else {
+                usize::MAX
+            },
             max_body_bytes: settings.max_body_bytes,
             geo: settings.geo.clone(),
         }
@@ -57,14 +66,63 @@ impl Front {
     }
 }
 
+/// The connections still open once the server stopped accepting.
+pub struct Connections {
+    graceful: Option<GracefulShutdown>,
+    open: OpenConnections,
+}
+
+/// Counts the open connections of the public server.
+#[derive(Clone, Default)]
+pub struct OpenConnections(Arc<AtomicUsize>);
+
+/// Counts one connection open until dropped.
+struct Open(OpenConnections);
+
+impl OpenConnections {
+    /// How many connections are open.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn track(&self) -> Open {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Open(self.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Connections {
+    /// The count of open connections, readable while [`Connections::finish`]
+    /// runs.
+    pub fn counter(&self) -> OpenConnections {
+        self.open.clone()
+    }
+
+    /// Tells every connection to finish the response in flight and close
+    /// (idle ones close at once); resolves when all have. Unbounded: a
+    /// client that stops reading holds its connection open, so the caller
+    /// bounds it.
+    pub async fn finish(&mut self) {
+        if let Some(graceful) = self.graceful.take() {
+            graceful.shutdown().await;
+        }
+    }
+}
+
 /// Serves connections from `listener` until `shutdown` resolves, then stops
-/// accepting and waits for the open connections to finish their responses.
+/// accepting (new connections are refused) and returns the open ones.
 pub async fn serve(
     listener: TcpListener,
     front: Arc<Front>,
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Connections {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -77,6 +135,7 @@ pub async fn serve(
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let open = OpenConnections::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, client) = tokio::select! {
@@ -106,15 +165,19 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        let counted = open.track();
         tokio::spawn(async move {
+            let _counted = counted;
             if let Err(error) = connection.await {
                 tracing::debug!(%client, %error, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    tracing::info!("stopped accepting; finishing open connections");
-    graceful.shutdown().await;
+    Connections {
+        graceful: Some(graceful),
+        open,
+    }
 }
 
 /// Serves `/metrics` (Prometheus text format) and `/healthz` until the

@@ -294,16 +294,7 @@ impl Host {
 
     /// The admin server's `/metrics`, as `(name with labels, value)` pairs.
     pub fn metrics(&self) -> Vec<(String, f64)> {
-        let admin = self.admin_url.as_ref().expect("started with --admin-addr");
-        get(&format!("{admin}/metrics"), &[])
-            .body
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (name, value) = line.rsplit_once(' ')?;
-                Some((name.to_string(), value.parse().ok()?))
-            })
-            .collect()
+        scrape(self.admin_url.as_ref().expect("started with --admin-addr"))
     }
 
     /// One metric's value (0 if absent).
@@ -318,6 +309,50 @@ impl Host {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
+
+    /// `127.0.0.1:<port>`, for raw TCP connections.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+}
+
+/// Sends a raw GET and returns the connection, positioned after the head of
+/// the response, with the head as text.
+pub fn raw_get(host: &Host, path: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(host.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "head ended early");
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// The value of header `name` in a raw response head.
+pub fn response_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The `/metrics` of the admin server at `admin_url`, as `(name with
+/// labels, value)` pairs.
+pub fn scrape(admin_url: &str) -> Vec<(String, f64)> {
+    get(&format!("{admin_url}/metrics"), &[])
+        .body
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 /// `dist/<relative>`, which `cargo xtask build` must have made (e.g.

@@ -7,7 +7,9 @@
 //! (Single looping guests, a single memory bomb and a garbage component on
 //! reload are covered in `hardening.rs`.)
 
-use edgeware_tests::{Host, Sink, component, fixture_host, get};
+use edgeware_tests::{
+    Host, Sink, component, fixture_host, get, raw_get, response_header as header,
+};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -19,34 +21,6 @@ fn fixture_before_upstream(upstream: &str, extra: &[&str]) -> Host {
     let mut args = vec![fixture.to_str().unwrap(), "--upstream", upstream];
     args.extend_from_slice(extra);
     Host::start(&args)
-}
-
-fn addr(host: &Host) -> String {
-    host.url.trim_start_matches("http://").to_string()
-}
-
-/// Sends a raw GET and returns the connection, positioned after the head of
-/// the response, with the head as text.
-fn raw_get(host: &Host, path: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr(host)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "head ended early");
-        head.push(byte[0]);
-    }
-    (stream, String::from_utf8_lossy(&head).into_owned())
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
 }
 
 #[test]
@@ -237,7 +211,7 @@ fn clients_that_leave_early_still_get_their_deferred_tasks_run() {
     ids.push(header(&head, "x-request-id").unwrap().to_string());
     drop(stream);
     // Leaves before any response (the handler waits 500 ms).
-    let mut stream = TcpStream::connect(addr(&host)).unwrap();
+    let mut stream = TcpStream::connect(host.addr()).unwrap();
     write!(
         stream,
         "GET /?wait=500&task=sleep&ms=100&url={}/b HTTP/1.1\r\nhost: x\r\n\r\n",

@@ -6,6 +6,8 @@ use edgeware_tests::{Host, Sink, component, fixture_host, get, host_binary};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -258,27 +260,84 @@ fn metrics_add_up() {
 
 #[test]
 fn reload_under_load_switches_versions_without_failing_requests() {
+    let sink = Sink::start();
+    let (hello, origin) = (component("hello-middleware"), component("demo-origin"));
+    // Compiles the new version into the cache, so the reload is quick.
+    drop(Host::start(&[
+        hello.to_str().unwrap(),
+        "--origin",
+        origin.to_str().unwrap(),
+    ]));
     let dir = tempfile::tempdir().unwrap();
     let served = dir.path().join("served.wasm");
     std::fs::copy(component("fixture-middleware"), &served).unwrap();
-    let host = fixture_at(&served);
-    let url = host.url("/?task=ok");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut replies = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                replies.push(get(&url, &[]));
-            }
-            replies
+    let host = Host::start(&[
+        served.to_str().unwrap(),
+        "--origin",
+        origin.to_str().unwrap(),
+        "--allow-outbound",
+        sink.authority(),
+    ]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, url) = (stop.clone(), host.url("/?task=ok"));
+            std::thread::spawn(move || {
+                let mut replies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    replies.push((sent, get(&url, &[])));
+                }
+                replies
+            })
         })
-    };
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
-    std::fs::copy(component("hello-middleware"), &served).unwrap();
+
+    // Just before the reload: a request still in its handler when the new
+    // version arrives, and one whose deferred task POSTs well after it.
+    let url = host.url("/?wait=3000");
+    let slow = std::thread::spawn(move || get(&url, &[]));
+    let spanning = get(
+        &host.url(&format!("/?task=sleep&ms=4000&url={}/spanning", sink.url)),
+        &[],
+    );
+    assert_eq!(spanning.header("x-fixture"), Some("1"));
+    let spanning = spanning.header("x-request-id").unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::copy(&hello, &served).unwrap();
     host.signal("HUP");
+    let reloaded = "reloaded: new requests use the new version";
+    host.log.wait_for(&[reloaded], 1, WAIT);
+    let reloaded_at = Instant::now();
+
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    assert_eq!(
+        slow.header("x-fixture"),
+        Some("1"),
+        "the old version answers"
+    );
+    assert!(slow.done > reloaded_at, "it finished after the reload");
+    let posted = sink.wait_for(1, WAIT);
+    assert_eq!(posted[0].request_line, "POST /spanning HTTP/1.1");
+    assert!(
+        posted[0].at > reloaded_at,
+        "the task ran on after the reload"
+    );
     host.log
-        .wait_for(&["reloaded: new requests use the new version"], 1, WAIT);
+        .wait_for(&["deferred task FULFILLED", &spanning], 1, WAIT);
+    let log = host.log.all();
+    let position = |needles: &[&str]| {
+        log.iter()
+            .position(|line| needles.iter().all(|n| line.contains(n)))
+            .unwrap()
+    };
+    assert!(
+        position(&["deferred task FULFILLED", &spanning]) > position(&[reloaded]),
+        "the old version's task settled after the reload"
+    );
+
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&served, b"this is not a component").unwrap();
     host.signal("HUP");
@@ -288,19 +347,33 @@ fn reload_under_load_switches_versions_without_failing_requests() {
         WAIT,
     );
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let replies = load.join().unwrap();
-    assert!(replies.iter().all(|r| r.status == 200), "no request failed");
-    let first = replies.first().unwrap();
-    let last = replies.last().unwrap();
-    assert_eq!(first.header("x-fixture"), Some("1"), "old version first");
-    assert_eq!(last.header("x-hello"), Some("edgeware"), "new version last");
-    assert!(replies.len() > 10, "{} requests", replies.len());
-}
-
-fn fixture_at(path: &std::path::Path) -> Host {
-    let origin = component("demo-origin");
-    Host::start(&[path.to_str().unwrap(), "--origin", origin.to_str().unwrap()])
+    stop.store(true, Ordering::Relaxed);
+    let replies: Vec<_> = load
+        .into_iter()
+        .flat_map(|client| client.join().unwrap())
+        .collect();
+    let failed = replies.iter().filter(|(_, r)| r.status != 200).count();
+    assert_eq!(failed, 0, "no request failed");
+    let (before, after): (Vec<_>, Vec<_>) =
+        replies.iter().partition(|(sent, _)| *sent < reloaded_at);
+    assert!(
+        before
+            .iter()
+            .any(|(_, r)| r.header("x-fixture") == Some("1")),
+        "the old version served the load first"
+    );
+    assert!(
+        after.len() > 10,
+        "{} requests after the reload",
+        after.len()
+    );
+    for (_, reply) in &after {
+        assert_eq!(
+            reply.header("x-hello"),
+            Some("edgeware"),
+            "the new version serves every request sent after the reload"
+        );
+    }
 }
 
 #[test]
@@ -340,21 +413,267 @@ fn a_config_file_configures_the_host_and_flags_win() {
     std::fs::write(
         &config,
         format!(
-            "component = {:?}\norigin = {:?}\ndeferred_timeout = \"300ms\"\n[env]\nUNUSED = \"1\"\n",
+            "component = {:?}\norigin = {:?}\ndeferred_timeout = \"5s\"\n\
+             [env]\nFROM_FILE = \"file value\"\nSHARED = \"from the file\"\n",
             component("fixture-middleware"),
             component("demo-origin"),
         ),
     )
     .unwrap();
-    let host = Host::start(&["--config", config.to_str().unwrap()]);
+    let host = Host::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--deferred-timeout",
+        "900ms",
+        "-e",
+        "SHARED=from the flag",
+    ]);
+    let env = |name: &str| {
+        let reply = get(&host.url(&format!("/?env={name}")), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.header("x-fixture-env").unwrap().to_string()
+    };
+    assert_eq!(env("FROM_FILE"), "file value", "[env] reaches the guest");
+    assert_eq!(env("SHARED"), "from the flag", "-e wins over [env]");
+    assert_eq!(env("NOT_SET"), "unset");
+
     let reply = get(&host.url("/?task=never"), &[]);
     assert_eq!(reply.status, 200);
     let id = reply.header("x-request-id").unwrap();
     let line = &host.log.wait_for(&["TIMED OUT", id], 1, WAIT)[0];
+    let after: u64 = line
+        .split("after_response_end_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
     assert!(
-        line.contains("after_response_end_ms=3"),
-        "300 ms from the file: {line}"
+        (900..2500).contains(&after),
+        "--deferred-timeout 900ms wins over the file's 5s: {line}"
     );
+}
+
+#[test]
+fn a_full_instance_pool_gets_503_with_retry_after_then_serves_again() {
+    let host = fixture_host(&["--pool-instances", "2", "--admin-addr", "127.0.0.1:0"]);
+    // Each request's store lives on for its parked task: two fill the pool.
+    for _ in 0..2 {
+        let reply = get(&host.url("/?task=sleep&ms=3000"), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let busy = get(&host.url("/"), &[]);
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert!(busy.body.contains("instance pool full"), "{}", busy.body);
+    host.log
+        .wait_for(&["request refused with 503", "instance pool full"], 1, WAIT);
+    assert_eq!(host.metric("edge_requests_refused_total"), 1.0);
+    let deadline = Instant::now() + WAIT;
+    while host.metric("edge_instances_alive") > 0.0 {
+        assert!(Instant::now() < deadline, "the parked tasks never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..3 {
+        assert_eq!(get(&host.url("/"), &[]).status, 200, "serves again");
+    }
+    assert_eq!(host.log.count(&["deferred task FULFILLED"]), 2);
+    assert_eq!(
+        host.metric("edge_http_responses_total{status=\"500\"}"),
+        0.0
+    );
+}
+
+#[test]
+fn serve_help_documents_every_config_key_and_flag() {
+    // The file's keys, from the real parser: an unknown key lists them all.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, "no_such_key = 1\n").unwrap();
+    let output = Command::new(host_binary())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&output.stderr).into_owned();
+    let keys: Vec<&str> = error
+        .split("expected one of")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{error}"))
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    assert!(keys.len() > 20, "{error}");
+
+    let output = Command::new(host_binary())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout).into_owned();
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for key in &keys {
+        assert!(
+            flat.contains(&format!("config: {key}")) || flat.contains(&format!("config: [{key}]")),
+            "`{key}` is not documented in `serve --help`:\n{help}"
+        );
+    }
+    // Every flag but --config and --help names its key.
+    let mut blocks: Vec<String> = Vec::new();
+    let starts_a_flag = |line: &str| {
+        let line = line.trim_start().as_bytes();
+        line.starts_with(b"--") || (line.len() > 3 && line[0] == b'-' && line[2] == b',')
+    };
+    for line in help.lines() {
+        if starts_a_flag(line) {
+            blocks.push(String::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push_str(line);
+            block.push(' ');
+        }
+    }
+    let mut flags = 0;
+    for block in &blocks {
+        let text = block.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.starts_with("--config") || text.starts_with("-h, --help") {
+            continue;
+        }
+        assert!(text.contains("[config:"), "no config key: {text}");
+        flags += 1;
+    }
+    assert!(
+        flags + 1 >= keys.len(),
+        "{flags} flags for {} keys",
+        keys.len()
+    );
+}
+
+#[test]
+fn command_line_errors_are_one_line_and_exit_code_2() {
+    let component = component("demo-origin");
+    for args in [
+        vec![
+            "serve",
+            component.to_str().unwrap(),
+            "--request-timeout",
+            "abc",
+        ],
+        vec!["serve", component.to_str().unwrap(), "--no-such-flag"],
+        vec!["serve", component.to_str().unwrap(), "--pooling", "maybe"],
+        vec!["launch"],
+    ] {
+        let output = Command::new(host_binary()).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let lines: Vec<_> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].starts_with("edge-host: error: "), "{stderr}");
+        assert!(lines[0].contains(args.last().unwrap()), "{stderr}");
+    }
+}
+
+#[test]
+fn the_pooling_allocator_can_be_turned_off() {
+    let host = fixture_host(&["--pooling", "false"]);
+    host.log.wait_for(&["listening", "pooling=false"], 1, WAIT);
+    let reply = get(&host.url("/?task=ok"), &[]);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-fixture"), Some("1"));
+    let id = reply.header("x-request-id").unwrap();
+    host.log.wait_for(&["deferred task FULFILLED", id], 1, WAIT);
+}
+
+#[test]
+fn the_upstream_is_allowed_for_guest_fetches_without_allow_outbound() {
+    let sink = Sink::start();
+    let fixture = component("fixture-middleware");
+    let host = Host::start(&[fixture.to_str().unwrap(), "--upstream", &sink.url]);
+    let reply = get(&host.url(&format!("/?fetch={}/probe", sink.url)), &[]);
+    assert_eq!(reply.status, 204, "the upstream answered");
+    assert_eq!(
+        reply.header("x-fixture-fetch"),
+        Some("204"),
+        "fetch allowed"
+    );
+    let lines: Vec<_> = sink
+        .wait_for(2, WAIT)
+        .into_iter()
+        .map(|r| r.request_line)
+        .collect();
+    assert!(
+        lines.contains(&"GET /probe HTTP/1.1".to_string()),
+        "{lines:?}"
+    );
+    assert_eq!(host.log.count(&["outbound request denied"]), 0);
+}
+
+#[test]
+fn text_logs_carry_the_request_id_on_every_request_line() {
+    let host = fixture_host(&[]);
+    host.log
+        .wait_for(&["listening", "pool_instances="], 1, WAIT);
+    let denied = get(&host.url("/?task=reject&fetch=http://127.0.0.1:9/x"), &[]);
+    let failed = get(&host.url("/?task=ok&fail=error"), &[]);
+    assert_eq!(failed.status, 500);
+    let ids = [
+        denied.header("x-request-id").unwrap(),
+        failed.header("x-request-id").unwrap(),
+    ];
+    host.log
+        .wait_for(&["outbound request denied", ids[0]], 1, WAIT);
+    host.log
+        .wait_for(&["deferred task REJECTED", ids[0]], 1, WAIT);
+    host.log
+        .wait_for(&["the handler returned an error", ids[1]], 1, WAIT);
+    host.log
+        .wait_for(&["deferred task FULFILLED", ids[1]], 1, WAIT);
+    let log = host.log.all();
+    let start = log
+        .iter()
+        .position(|l| l.contains("pool_instances="))
+        .unwrap();
+    let lines: Vec<_> = log[start + 1..]
+        .iter()
+        .filter(|line| !line.starts_with("edge-host listening on"))
+        .collect();
+    assert!(lines.len() >= 4, "{lines:?}");
+    for line in lines {
+        assert!(
+            ids.iter()
+                .any(|id| line.contains(&format!("request{{request_id={id}}}"))),
+            "a line without its request id: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_gets_413() {
+    let host = fixture_host(&["--max-body-bytes", "1000"]);
+    let post = |chunks: usize| {
+        let mut stream = TcpStream::connect(host.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = b"POST /?read=1 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\
+                            connection: close\r\n\r\n"
+            .to_vec();
+        for _ in 0..chunks {
+            request.extend_from_slice(b"190\r\n");
+            request.extend_from_slice(&[b'x'; 400]);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"0\r\n\r\n");
+        stream.write_all(&request).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    let under = post(2);
+    assert!(under.starts_with("HTTP/1.1 200"), "{under}");
+    assert!(under.ends_with("800 bytes\n"), "{under}");
+    let over = post(4);
+    assert!(over.starts_with("HTTP/1.1 413"), "{over}");
+    assert_eq!(get(&host.url("/"), &[]).status, 200, "still serving");
 }
 
 #[test]

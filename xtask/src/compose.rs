@@ -50,6 +50,12 @@ pub const RECIPES: &[Recipe] = &[
         purpose: "the Clerk-like auth middleware in front of the origin, for edge-host",
     },
     Recipe {
+        output: "composed/auth-fixture-app.wasm",
+        chain: &["auth-middleware", "fixture-middleware", "demo-origin"],
+        adapter: false,
+        purpose: "the auth middleware in front of the test fixture: the load test's chain",
+    },
+    Recipe {
         output: "composed/fixture-app.wasm",
         chain: &["fixture-middleware", "demo-origin"],
         adapter: false,

@@ -70,7 +70,7 @@ enum Task {
     },
     /// Build, then run the whole test suite (unit and end-to-end), then the
     /// benchmarks' smoke mode, then fuzz each SDK fuzz target for a bounded time (`EDGE_FUZZ_SECONDS`,
-    /// default 30; 0 skips fuzzing).
+    /// default 60; 0 skips fuzzing), writing new inputs under `target/fuzz-corpus/`.
     Test {
         /// Extra arguments for `cargo test`, after `--`.
         #[arg(last = true)]
@@ -134,6 +134,8 @@ fn main() -> anyhow::Result<()> {
             build(&root)?;
             let wasmtime = ensure_wasmtime(&root)?;
             let jco = ensure_jco(&root)?;
+            let summary = root.join(RELIABILITY_SUMMARY);
+            let _ = std::fs::remove_file(&summary);
             // The default members: everything but the wasm-only components.
             let status = cargo(&root)
                 .arg("test")
@@ -142,6 +144,9 @@ fn main() -> anyhow::Result<()> {
                 .args(&cargo_test_args)
                 .status()?;
             check(status, "cargo test")?;
+            if let Ok(counts) = std::fs::read_to_string(&summary) {
+                println!("reliability ({RELIABILITY_SUMMARY}):\n{counts}");
+            }
             if cargo_test_args.is_empty() {
                 let smoke = bench::Options {
                     smoke: true,
@@ -152,9 +157,11 @@ fn main() -> anyhow::Result<()> {
             let seconds = std::env::var("EDGE_FUZZ_SECONDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(30);
+                .unwrap_or(60);
             if seconds > 0 && cargo_test_args.is_empty() {
-                fuzz(&root, seconds)?;
+                // New inputs go to a scratch corpus, so a test run leaves
+                // the tracked corpus as it was.
+                fuzz(&root, seconds, Some(&root.join("target/fuzz-corpus")))?;
             }
             Ok(())
         }
@@ -164,15 +171,18 @@ fn main() -> anyhow::Result<()> {
             let seconds = if smoke { 1 } else { seconds };
             bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
         }
-        Task::Fuzz { seconds } => fuzz(&root, seconds),
+        Task::Fuzz { seconds } => fuzz(&root, seconds, None),
     }
 }
 
-/// Runs every fuzz target for `seconds`. cargo-fuzz wants a nightly
-/// compiler for its sanitizer flags; with `--sanitizer none` the only
-/// unstable thing left is `-Z` on the command line, which stable accepts
-/// with `RUSTC_BOOTSTRAP=1`, so this runs on the stable toolchain.
-fn fuzz(root: &Path, seconds: u64) -> anyhow::Result<()> {
+/// Runs every fuzz target for `seconds`, starting from the corpus kept in
+/// the repository. New inputs are added to that corpus, or with `scratch`
+/// to `<scratch>/<target>` (libFuzzer writes to its first corpus directory
+/// and only reads the others). cargo-fuzz wants a nightly compiler for its
+/// sanitizer flags; with `--sanitizer none` the only unstable thing left is
+/// `-Z` on the command line, which stable accepts with `RUSTC_BOOTSTRAP=1`,
+/// so this runs on the stable toolchain.
+fn fuzz(root: &Path, seconds: u64, scratch: Option<&Path>) -> anyhow::Result<()> {
     let have = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["fuzz", "--version"])
         .output()
@@ -191,12 +201,18 @@ fn fuzz(root: &Path, seconds: u64) -> anyhow::Result<()> {
         let started = Instant::now();
         let corpus = dir.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
+        let mut corpora = vec![corpus];
+        if let Some(scratch) = scratch {
+            let written = scratch.join(target);
+            std::fs::create_dir_all(&written)?;
+            corpora.insert(0, written);
+        }
         let status = cargo(&root.join("guest/sdk"))
             .env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", "--sanitizer", "none", "--fuzz-dir"])
             .arg(&dir)
             .arg(target)
-            .arg(&corpus)
+            .args(&corpora)
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
@@ -213,6 +229,10 @@ fn fuzz(root: &Path, seconds: u64) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where `tests/tests/reliability.rs` writes the counts of its load test;
+/// `cargo test` captures what tests print, so `test` prints this file.
+const RELIABILITY_SUMMARY: &str = "target/reliability-summary.txt";
 
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {

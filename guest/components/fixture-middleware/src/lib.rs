@@ -21,6 +21,11 @@
 //! - `wait=MS`: the handler sleeps MS milliseconds before answering;
 //! - `fetch=URL`: before calling the next handler, sends a GET to `URL` and
 //!   reports the outcome in `x-fixture-fetch` (the status, or `error: ...`);
+//! - `env=NAME`: reports the guest environment variable `NAME` in
+//!   `x-fixture-env` (`unset` if it is not set);
+//! - `read=1`: reads the whole request body and answers itself with its
+//!   size (`N bytes`); a body that fails to arrive (too large, cut off)
+//!   fails the request with the host's error code;
 //! - `body=N`: answers itself with `N` bytes of `x` (`text/plain`) instead of
 //!   calling the next handler (with `task=panic`, a large body and a slow
 //!   reader, the instance traps while the body is being sent).
@@ -56,7 +61,7 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
     let mut task = None;
     let (mut count, mut ms, mut url, mut late, mut pass, mut fail, mut fetch, mut wait) =
         (1, vec![0], None, false, false, None, None, 0);
-    let (mut body, mut after) = (None, None);
+    let (mut body, mut after, mut env, mut read) = (None, None, None, false);
     for (key, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match &*key {
             "task" => task = Some(kind(&value)?),
@@ -75,6 +80,8 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
             "fetch" => fetch = Some(value.into_owned()),
             "wait" => wait = number(&key, &value)?,
             "after" => after = Some(value.into_owned()),
+            "env" => env = Some(value.into_owned()),
+            "read" => read = value == "1",
             _ => {}
         }
     }
@@ -115,6 +122,10 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
     if wait > 0 {
         edgeware::sleep(Duration::from_millis(wait)).await;
     }
+    if read {
+        let size = req.into_body().bytes().await?.len();
+        return Ok(Response::new(Body::from(format!("{size} bytes\n"))));
+    }
     if let Some(size) = body {
         let mut res = Response::new(Body::from(vec![b'x'; size as usize]));
         res.headers_mut()
@@ -133,6 +144,11 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
     if let Some(fetched) = fetched {
         let value = HeaderValue::from_str(&fetched.replace(['\r', '\n'], " "))?;
         res.headers_mut().insert("x-fixture-fetch", value);
+    }
+    if let Some(name) = env {
+        let value = edgeware::env(&name).unwrap_or_else(|| "unset".to_owned());
+        res.headers_mut()
+            .insert("x-fixture-env", HeaderValue::from_str(&value)?);
     }
     res.headers_mut()
         .insert("x-fixture", HeaderValue::from_static("1"));
