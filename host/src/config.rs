@@ -133,8 +133,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub instance_reuse: Option<u32>,
 
-    /// In reuse mode, requests one instance serves at once (a new one is
-    /// taken only while the others wait on I/O).
+    /// In reuse mode, requests one instance handles at once, until each is
+    /// answered (answered ones in their deferred phase do not count); a new
+    /// one is taken only while the others wait on I/O.
     /// [config: instance_concurrency; default 16]
     #[arg(long)]
     pub instance_concurrency: Option<u32>,

@@ -12,7 +12,7 @@ use crate::worker::{Pool, Reuse, Serve};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
@@ -209,10 +209,12 @@ impl Runtime {
 
     /// Creates a store and instantiates in it what `serve` names: the
     /// served component (with the origin, if any, as its next hop), or the
-    /// origin alone.
+    /// origin alone. `preempted` is set each time a guest of the store that
+    /// computes without pause is made to yield.
     pub async fn instantiate(
         &self,
         serve: Serve,
+        preempted: Arc<AtomicBool>,
     ) -> wasmtime::Result<(Store<StoreState>, Middleware)> {
         let started = Instant::now();
         let wasi = wasmtime_wasi::WasiCtx::builder()
@@ -235,9 +237,12 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Compute-bound guests yield every tick; the request's deadlines are
-        // enforced by the driver, which then drops the store.
+        // enforced by the worker, which then drops the store.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.epoch_deadline_callback(move |_| {
+            preempted.store(true, Ordering::Release);
+            Ok(UpdateDeadline::Yield(1))
+        });
         let origin = match &self.origin {
             Some(origin) => Some(
                 origin

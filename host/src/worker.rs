@@ -35,7 +35,7 @@ use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
 use std::collections::{HashMap, VecDeque};
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -76,6 +76,11 @@ impl Reuse {
         requests: 1,
         concurrent: 1,
     };
+
+    /// Whether an instance serves one request only.
+    pub fn is_single(self) -> bool {
+        self.requests == 1
+    }
 }
 
 /// One client request on its way to a worker.
@@ -260,13 +265,23 @@ impl Worker {
             Serve::Component => runtime.reuse,
             Serve::Origin => Reuse::SINGLE,
         };
+        // A worker that serves one request logs in that request's span; one
+        // that serves several in a span of its own (the lines about a
+        // request carry the request's span inside it).
+        let span = if reuse.is_single() {
+            job.span.clone()
+        } else {
+            static INSTANCES: AtomicU64 = AtomicU64::new(0);
+            let instance = INSTANCES.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::info_span!("instance", instance)
+        };
         let worker = Worker {
             runtime,
             serve,
             reuse,
             available: false,
         };
-        tokio::spawn(worker.run(job));
+        tokio::spawn(worker.run(job).instrument(span));
     }
 
     /// Tells the pool whether this worker takes queued requests now.
@@ -289,10 +304,11 @@ impl Worker {
 
     async fn run(mut self, first: Job) {
         let runtime = self.runtime.clone();
-        let (mut store, guest) = match runtime.instantiate(self.serve).await {
+        let preempted = Arc::new(AtomicBool::new(false));
+        let (mut store, guest) = match runtime.instantiate(self.serve, preempted.clone()).await {
             Ok(instance) => instance,
             Err(error) => {
-                let _span = first.span.enter();
+                let _span = (!self.reuse.is_single()).then(|| first.span.enter());
                 tracing::error!(serve = ?self.serve, error = format!("{error:#}"), "instantiation failed");
                 first
                     .exchange
@@ -329,10 +345,14 @@ impl Worker {
         let mut run = pin!(store.run_concurrent(guest_side));
         // The guest side takes another request at once only while the
         // requests it has wait (the event loop is idle), never while they
-        // compute: other workers, on other threads, take the rest.
+        // compute (a guest preempted by the epoch is still computing): other
+        // workers, on other threads, take the rest.
         let mut run = std::future::poll_fn(|cx| {
             let polled = run.as_mut().poll(cx);
-            if polled.is_pending() && !accept_concurrent.swap(true, Ordering::AcqRel) {
+            if polled.is_pending()
+                && !preempted.swap(false, Ordering::AcqRel)
+                && !accept_concurrent.swap(true, Ordering::AcqRel)
+            {
                 return run.as_mut().poll(cx);
             }
             polled
@@ -423,6 +443,10 @@ impl Worker {
         accept_concurrent: &AtomicBool,
     ) -> wasmtime::Result<()> {
         let runtime = self.runtime.clone();
+        // Requests taken and not answered yet: those count against
+        // `instance_concurrency`; answered ones in their deferred phase
+        // only keep the store alive.
+        let unanswered = AtomicUsize::new(0);
         let mut running = FuturesUnordered::new();
         let mut taken: u32 = 0;
         let mut pending = Some(first);
@@ -432,6 +456,7 @@ impl Worker {
             loop {
                 if let Some(job) = pending.take() {
                     taken += 1;
+                    unanswered.fetch_add(1, Ordering::AcqRel);
                     accept_concurrent.store(false, Ordering::Release);
                     let Job {
                         exchange,
@@ -439,6 +464,12 @@ impl Worker {
                         replay,
                         span,
                     } = job;
+                    // Serving one request, the worker is in its span already.
+                    let span = if self.reuse.is_single() {
+                        tracing::Span::none()
+                    } else {
+                        span
+                    };
                     let ticket = Arc::new(Ticket::new(
                         &runtime,
                         u64::from(taken),
@@ -447,14 +478,17 @@ impl Worker {
                         span.clone(),
                     ));
                     let _ = events.send(Event::Started(ticket.clone()));
-                    running.push(serve_one(accessor, guest, ticket, request).instrument(span));
+                    running.push(
+                        serve_one(accessor, guest, ticket, request, &unanswered).instrument(span),
+                    );
                 }
                 while let Poll::Ready(Some(done)) = running.poll_next_unpin(cx) {
                     done?;
                 }
                 let open = !retiring.load(Ordering::Acquire) && taken < self.reuse.requests;
-                let room = running.len() < self.reuse.concurrent as usize
-                    && (running.is_empty() || accept_concurrent.load(Ordering::Acquire));
+                let handling = unanswered.load(Ordering::Acquire);
+                let room = handling < self.reuse.concurrent as usize
+                    && (handling == 0 || accept_concurrent.load(Ordering::Acquire));
                 self.set_available(open && room);
                 if open && room {
                     let next = next_job.get_or_insert_with(|| Box::pin(runtime.pool.next_job()));
@@ -536,6 +570,7 @@ async fn serve_one(
     guest: &Middleware,
     ticket: Arc<Ticket>,
     request: http::Request<HostBody>,
+    unanswered: &AtomicUsize,
 ) -> wasmtime::Result<()> {
     let handle = guest.wasi_http_handler().func_handle();
     let call = accessor.with(|mut access| -> wasmtime::Result<_> {
@@ -574,6 +609,7 @@ async fn serve_one(
                 .fail(status_for(&code), ticket.replay.clone().filter(|_| pass));
         }
     }
+    unanswered.fetch_sub(1, Ordering::AcqRel);
     ticket.finished.notified().await;
     accessor.with(|mut access| access.get().end_request(&ticket.context));
     Ok(())
