@@ -95,9 +95,8 @@ impl __ChainCache {
         if let Some(chain) = self.0.get() {
             return Ok(chain.clone());
         }
-        let chain = std::rc::Rc::new(
-            build().map_err(|e| e.context("building the middleware chain"))?,
-        );
+        let chain =
+            std::rc::Rc::new(build().map_err(|e| e.context("building the middleware chain"))?);
         Ok(self.0.get_or_init(|| chain).clone())
     }
 }
@@ -290,7 +289,7 @@ macro_rules! __export_p2 {
                 }
             }
 
-            $crate::sys::p2::bindings::export!(EdgewareP2 with_types_in $crate::sys::p2::bindings);
+    $crate::sys::p2::bindings::export!(EdgewareP2 with_types_in $crate::sys::p2::bindings);
         };
     };
 }
