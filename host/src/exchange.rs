@@ -182,6 +182,20 @@ impl Responder {
         }
     }
 
+    /// Sends `503 Service Unavailable` with `Retry-After: 1`: the host is at
+    /// one of its caps (`reason`).
+    pub fn busy(&self, reason: &str) {
+        let mut response = http::Response::new(body::full(format!("busy: {reason}\n")));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        self.send(response);
+    }
+
     /// Sends a plain-text error response naming the request id, so a user
     /// can find the log lines; details stay in the log.
     pub fn error(&self, status: StatusCode) {

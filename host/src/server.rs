@@ -41,7 +41,10 @@ impl Front {
             current: RwLock::new(Arc::new(runtime)),
             gate: Gate::new(settings.max_concurrent_requests),
             drain: Arc::default(),
-            max_stores: if settings.pooling {
+            // In reuse mode requests share stores, so counting requests
+            // would refuse too early; a worker that finds the pool full
+            // answers 503 itself (see `crate::worker`).
+            max_stores: if settings.pooling && settings.reuse.is_single() {
                 settings.pool_instances as usize
             } else {
                 usize::MAX

@@ -309,11 +309,20 @@ impl Worker {
             Ok(instance) => instance,
             Err(error) => {
                 let _span = (!self.reuse.is_single()).then(|| first.span.enter());
-                tracing::error!(serve = ?self.serve, error = format!("{error:#}"), "instantiation failed");
-                first
-                    .exchange
-                    .responder
-                    .error(StatusCode::INTERNAL_SERVER_ERROR);
+                if error
+                    .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some()
+                {
+                    tracing::warn!(reason = "instance pool full", "request refused with 503");
+                    runtime.metrics().request_refused();
+                    first.exchange.responder.busy("instance pool full");
+                } else {
+                    tracing::error!(serve = ?self.serve, error = format!("{error:#}"), "instantiation failed");
+                    first
+                        .exchange
+                        .responder
+                        .error(StatusCode::INTERNAL_SERVER_ERROR);
+                }
                 return;
             }
         };

@@ -227,3 +227,34 @@ fn the_origin_component_answers_within_the_same_store() {
         host.log.wait_for(&["FULFILLED", id], 1, WAIT);
     }
 }
+
+#[test]
+fn a_full_instance_pool_answers_503_in_reuse_mode_too() {
+    // Two instance slots, one request handled per instance at a time: a
+    // third slow request at once finds no slot.
+    let host = fixture_host(&[
+        "--pool-instances",
+        "2",
+        "--instance-reuse",
+        "10",
+        "--instance-concurrency",
+        "1",
+        "--admin-addr",
+        "127.0.0.1:0",
+    ]);
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let url = host.url("/?wait=1500");
+            std::thread::spawn(move || get(&url, &[]))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let refused = get(&host.url("/?wait=1500"), &[]);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    for reply in slow {
+        assert_eq!(reply.join().unwrap().status, 200);
+    }
+    assert!(host.metric("edge_requests_refused_total") >= 1.0);
+    assert_eq!(get(&host.url("/?task=ok"), &[]).status, 200);
+}

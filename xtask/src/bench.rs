@@ -16,6 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The session secret the auth middleware and the native proxy share.
 const SECRET: &str = "bench-secret";
 
+/// edge-host's reuse mode with `wasmtime serve`'s default reuse settings.
+const REUSE: [&str; 4] = ["--instance-reuse", "128", "--instance-concurrency", "16"];
+
 /// Connection counts of the throughput runs.
 const CONNECTIONS: [u32; 3] = [1, 16, 64];
 
@@ -246,53 +249,58 @@ impl Bench {
         )
     }
 
-    /// 1. The same composed component on edge-host and `wasmtime serve`.
+    /// 1. The same composed component on edge-host and `wasmtime serve`,
+    /// with the same instance lifecycle on both: reused (`wasmtime serve`'s
+    /// defaults), and fresh per request (edge-host's default).
     fn throughput(&self, report: &mut String) -> anyhow::Result<()> {
         let portable = self.dist("portable/auth-app.wasm");
         let composed = self.dist("composed/auth-app.wasm");
-        let ours = self.edge_host(&[&portable]);
-        let ours_native = self.edge_host(&[&composed]);
-        let theirs = self.wasmtime_serve(&portable, &[]);
-        // One instance per request, as edge-host: what instance reuse is worth.
-        let fresh = self.wasmtime_serve(&portable, &["--max-instance-reuse-count", "1"]);
+        let ours_reuse = self.edge_host(&[&portable, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
+        let native_reuse = self.edge_host(&[&composed, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
+        let theirs_reuse = self.wasmtime_serve(&portable, &[]);
+        let ours_fresh = self.edge_host(&[&portable]);
+        let theirs_fresh = self.wasmtime_serve(&portable, &["--max-instance-reuse-count", "1"]);
         let headers = [Self::session_cookie()];
-        check_answer(&ours.url("/dashboard.json"), &headers)?;
-        check_answer(&theirs.url("/dashboard.json"), &headers)?;
-        check_answer(&fresh.url("/dashboard.json"), &headers)?;
+        for host in [&ours_reuse, &native_reuse, &theirs_reuse, &ours_fresh, &theirs_fresh] {
+            check_answer(&host.url("/dashboard.json"), &headers)?;
+        }
         let _ = writeln!(
             report,
             "## 1. Same component (auth-middleware + demo-origin), edge-host vs `wasmtime serve`\n\n\
-             `dist/portable/auth-app.wasm` on both; edge-host also serves \
-             `dist/composed/auth-app.wasm` (no adapter: our native `edge:fetch`). \
-             `GET /dashboard.json` with a valid session cookie, {}s per row. `wasmtime serve` \
-             reuses an instance for up to 128 requests (16 at once) by default; the \
-             \"no reuse\" column runs it with `--max-instance-reuse-count 1`, one instance per \
-             request like edge-host.\n\n\
-             | conns | wasmtime serve req/s | edge-host req/s | ratio | wasmtime serve p50 / p99 | edge-host p50 / p99 | p99 ratio | edge-host (native edge:fetch) req/s, p99 | wasmtime serve no reuse req/s | ratio to it | errors / non-2xx |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|",
-            self.seconds
+             `dist/portable/auth-app.wasm` on both; `GET /dashboard.json` with a valid session \
+             cookie, {}s per row. **Reuse**: `wasmtime serve`'s defaults (an instance serves up \
+             to 128 requests, 16 at once) and `edge-host {}` (the same). **Fresh**: one instance \
+             per request on both (`wasmtime serve --max-instance-reuse-count 1`, edge-host's \
+             default). The last column is edge-host in reuse mode serving \
+             `dist/composed/auth-app.wasm` (no adapter: our native `edge:fetch`).\n\n\
+             | conns | reuse: wasmtime serve req/s, p50 / p99 | reuse: edge-host req/s, p50 / p99 | ratio | p99 ratio | fresh: wasmtime serve req/s | fresh: edge-host req/s | ratio | edge-host native edge:fetch (reuse) req/s | errors / non-2xx |\n\
+             |---|---|---|---|---|---|---|---|---|---|",
+            self.seconds,
+            REUSE.join(" "),
         );
         for connections in CONNECTIONS {
-            let t = self.load(&theirs.url("/dashboard.json"), connections, &headers)?;
-            let o = self.load(&ours.url("/dashboard.json"), connections, &headers)?;
-            let n = self.load(&ours_native.url("/dashboard.json"), connections, &headers)?;
-            let f = self.load(&fresh.url("/dashboard.json"), connections, &headers)?;
+            let url = "/dashboard.json";
+            let t = self.load(&theirs_reuse.url(url), connections, &headers)?;
+            let o = self.load(&ours_reuse.url(url), connections, &headers)?;
+            let tf = self.load(&theirs_fresh.url(url), connections, &headers)?;
+            let of = self.load(&ours_fresh.url(url), connections, &headers)?;
+            let n = self.load(&native_reuse.url(url), connections, &headers)?;
             let _ = writeln!(
                 report,
-                "| {connections} | {:.0} | {:.0} | **{:.2}×** | {} / {} | {} / {} | **{:.2}×** | {:.0}, {} | {:.0} | {:.2}× | {} |",
+                "| {connections} | {:.0}, {} / {} | {:.0}, {} / {} | **{:.2}×** | **{:.2}×** | {:.0} | {:.0} | **{:.2}×** | {:.0} | {} |",
                 t.rps,
-                o.rps,
-                o.rps / t.rps,
                 ms(t.p50_us),
                 ms(t.p99_us),
+                o.rps,
                 ms(o.p50_us),
                 ms(o.p99_us),
+                o.rps / t.rps,
                 o.p99_us / t.p99_us,
+                tf.rps,
+                of.rps,
+                of.rps / tf.rps,
                 n.rps,
-                ms(n.p99_us),
-                f.rps,
-                o.rps / f.rps,
-                faults(&[t, o, n, f]),
+                faults(&[t, o, tf, of, n]),
             );
         }
         report.push('\n');
@@ -304,10 +312,18 @@ impl Bench {
         let headers = [Self::session_cookie()];
         let composed = self.dist("composed/auth-app.wasm");
         let middleware = self.dist("auth-middleware.wasm");
-        let ours = self.edge_host(&[&composed]);
+        let ours = self.edge_host(&[&composed, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
         let native = self.native_proxy(&["proxy", "--secret", SECRET]);
         let origin = self.native_proxy(&["origin"]);
-        let ours_proxy = self.edge_host(&[&middleware, "--upstream", &origin.url]);
+        let ours_proxy = self.edge_host(&[
+            &middleware,
+            "--upstream",
+            &origin.url,
+            REUSE[0],
+            REUSE[1],
+            REUSE[2],
+            REUSE[3],
+        ]);
         let native_proxy =
             self.native_proxy(&["proxy", "--secret", SECRET, "--upstream", &origin.url]);
         check_answer(&native.url("/dashboard.json"), &headers)?;
@@ -318,7 +334,8 @@ impl Bench {
             "## 2. edge-host vs the same logic as native Rust (hyper)\n\n\
              In-process: the composed component vs `native-proxy proxy` answering with the \
              origin's echo itself. Proxy: `auth-middleware.wasm --upstream` vs \
-             `native-proxy proxy --upstream`, both in front of `native-proxy origin`.\n\n\
+             `native-proxy proxy --upstream`, both in front of `native-proxy origin`. edge-host \
+             in reuse mode (its fastest).\n\n\
              | conns | native in-process req/s | edge-host req/s | share | native proxy req/s | edge-host proxy req/s | share | errors / non-2xx |\n\
              |---|---|---|---|---|---|---|---|"
         );
@@ -349,6 +366,7 @@ impl Bench {
         let composed = self.dist("composed/fixture-app.wasm");
         let portable = self.dist("portable/fixture-app.wasm");
         let ours = self.edge_host(&[&composed]);
+        let ours_reuse = self.edge_host(&[&composed, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
         let theirs = self.wasmtime_serve(&portable, &[]);
         let plain = "/ttfb.json";
         let deferred = "/ttfb.json?task=sleep&ms=200";
@@ -367,8 +385,10 @@ impl Bench {
         );
         for (connections, name, host) in [
             (1, "edge-host", &ours),
+            (1, "edge-host (reuse)", &ours_reuse),
             (1, "wasmtime serve", &theirs),
             (16, "edge-host", &ours),
+            (16, "edge-host (reuse)", &ours_reuse),
             (16, "wasmtime serve", &theirs),
         ] {
             check_answer(&host.url(deferred), &[])?;
@@ -387,13 +407,14 @@ impl Bench {
                 faults(&[none, task]),
             );
         }
-        let settled = ours.metric("edge_deferred_tasks_fulfilled_total");
-        let registered = ours.metric("edge_deferred_tasks_registered_total");
-        let sleeping = ours.metric("edge_deferred_tasks_in_flight");
+        let both = |name: &str| ours.metric(name) + ours_reuse.metric(name);
+        let settled = both("edge_deferred_tasks_fulfilled_total");
+        let registered = both("edge_deferred_tasks_registered_total");
+        let sleeping = both("edge_deferred_tasks_in_flight");
         let _ = writeln!(
             report,
-            "\nedge-host: {registered:.0} tasks registered, {settled:.0} fulfilled and {sleeping:.0} \
-             still sleeping at the end of the run.\n"
+            "\nedge-host (both modes): {registered:.0} tasks registered, {settled:.0} fulfilled and \
+             {sleeping:.0} still sleeping at the end of the run.\n"
         );
         Ok(())
     }
@@ -438,30 +459,35 @@ impl Bench {
     /// 4b. Resident memory per parked deferred task.
     fn parked_memory(&self, report: &mut String, smoke: bool) -> anyhow::Result<()> {
         let composed = self.dist("composed/fixture-app.wasm");
-        // (requests, tasks per request): 10k tasks sharing 100 instances,
-        // and one task per request (one instance each).
-        let shapes: &[(u32, u32)] = if smoke {
-            &[(2, 50), (20, 1)]
+        // (requests, tasks per request, reuse mode): 10k tasks sharing 100
+        // instances, one task per request (one instance each), and one task
+        // per request with instances reused.
+        let shapes: &[(u32, u32, bool)] = if smoke {
+            &[(2, 50, false), (20, 1, false), (40, 1, true)]
         } else {
-            &[(100, 100), (1000, 1)]
+            &[(100, 100, false), (1000, 1, false), (10_000, 1, true)]
         };
         let _ = writeln!(
             report,
             "Memory per parked task: edge-host's RSS before and after requests whose tasks sleep \
              10 minutes (parked), after 200 warm-up requests.\n\n\
-             | requests × tasks | parked | instances alive | RSS delta | per parked task | per instance |\n|---|---|---|---|---|---|"
+             | requests × tasks | instances | parked | instances alive | RSS delta | per parked task | per instance |\n|---|---|---|---|---|---|---|"
         );
-        for &(requests, per_request) in shapes {
+        for &(requests, per_request, reuse) in shapes {
             let total = requests * per_request;
-            let host = self.edge_host(&[
-                &composed,
+            let mut args = vec![
+                composed.as_str(),
                 "--deferred-timeout",
                 "20m",
                 "--max-parked-tasks",
                 "20000",
                 "--pool-instances",
                 "1200",
-            ]);
+            ];
+            if reuse {
+                args.extend(REUSE);
+            }
+            let host = self.edge_host(&args);
             for _ in 0..200 {
                 get(&host.url("/warm.json"), &[]);
             }
@@ -487,7 +513,8 @@ impl Bench {
             let delta = after.saturating_sub(before);
             let _ = writeln!(
                 report,
-                "| {requests} × {per_request} | {total} | {alive:.0} | {:.1} MiB | **{:.1} KiB** | {:.0} KiB |",
+                "| {requests} × {per_request} | {} | {total} | {alive:.0} | {:.1} MiB | **{:.1} KiB** | {:.0} KiB |",
+                if reuse { "reused (128)" } else { "one per request" },
                 delta as f64 / 1024.0,
                 delta as f64 / f64::from(total),
                 delta as f64 / alive.max(1.0),
@@ -601,7 +628,8 @@ impl Bench {
              - **Load:** `wrk -t2 -c<conns> -d{seconds}s` (`-t1` for one connection), keep-alive \
              HTTP/1.1 on loopback; latencies are wrk's (request sent to response read).\n\
              - **Hosts:** `edge-host serve <component> -e AUTH_SECRET=…` (defaults: pooling \
-             allocator, one store per request, logs at info); \
+             allocator, one store per request, logs at info; \"reuse\" adds \
+             `--instance-reuse 128 --instance-concurrency 16`); \
              `wasmtime serve -Scli --addr … --env AUTH_SECRET=… <component>`.\n\n\
              {report}"
         ))
