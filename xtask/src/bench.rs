@@ -249,9 +249,9 @@ impl Bench {
         )
     }
 
-    /// 1. The same composed component on edge-host and `wasmtime serve`,
-    /// with the same instance lifecycle on both: reused (`wasmtime serve`'s
-    /// defaults), and fresh per request (edge-host's default).
+    /// Section 1: the same composed component on edge-host and `wasmtime
+    /// serve`, with the same instance lifecycle on both: reused (`wasmtime
+    /// serve`'s defaults), and fresh per request (edge-host's default).
     fn throughput(&self, report: &mut String) -> anyhow::Result<()> {
         let portable = self.dist("portable/auth-app.wasm");
         let composed = self.dist("composed/auth-app.wasm");
@@ -261,7 +261,13 @@ impl Bench {
         let ours_fresh = self.edge_host(&[&portable]);
         let theirs_fresh = self.wasmtime_serve(&portable, &["--max-instance-reuse-count", "1"]);
         let headers = [Self::session_cookie()];
-        for host in [&ours_reuse, &native_reuse, &theirs_reuse, &ours_fresh, &theirs_fresh] {
+        for host in [
+            &ours_reuse,
+            &native_reuse,
+            &theirs_reuse,
+            &ours_fresh,
+            &theirs_fresh,
+        ] {
             check_answer(&host.url("/dashboard.json"), &headers)?;
         }
         let _ = writeln!(
@@ -514,7 +520,11 @@ impl Bench {
             let _ = writeln!(
                 report,
                 "| {requests} × {per_request} | {} | {total} | {alive:.0} | {:.1} MiB | **{:.1} KiB** | {:.0} KiB |",
-                if reuse { "reused (128)" } else { "one per request" },
+                if reuse {
+                    "reused (128)"
+                } else {
+                    "one per request"
+                },
                 delta as f64 / 1024.0,
                 delta as f64 / f64::from(total),
                 delta as f64 / alive.max(1.0),
@@ -524,8 +534,9 @@ impl Bench {
         Ok(())
     }
 
-    /// 5. How late deferred tasks settle under load: tasks that sleep 50 ms,
-    /// 64 connections; the host logs when each one registered and settled.
+    /// Section 5: how late deferred tasks settle under load: tasks that sleep
+    /// 50 ms, 64 connections; the host logs when each one registered and
+    /// settled.
     fn settlement(&self, report: &mut String) -> anyhow::Result<()> {
         const SLEEP_MS: i64 = 50;
         let composed = self.dist("composed/fixture-app.wasm");
