@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use hmac::{Hmac, Mac};
 use http::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -27,7 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sha2::Sha256;
+use session_token::{issue, verify};
 use tokio::net::TcpListener;
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -133,11 +132,8 @@ impl Proxy {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let token = cookie(&req, SESSION_COOKIE);
-            match token
-                .ok_or("missing")
-                .and_then(|t| verify(&t, &self.secret, now))
-            {
-                Err(_) => {
+            match token.map(|t| verify(&t, &self.secret, now)) {
+                None | Some(Err(_)) => {
                     let target = req
                         .uri()
                         .path_and_query()
@@ -152,17 +148,18 @@ impl Proxy {
                     }
                     return res;
                 }
-                Ok((user, session, exp)) => {
-                    for (name, value) in [("x-user-id", &user), ("x-session-id", &session)] {
+                Some(Ok(mut session)) => {
+                    for (name, value) in [
+                        ("x-user-id", &session.user),
+                        ("x-session-id", &session.session_id),
+                    ] {
                         if let Ok(value) = HeaderValue::from_str(value) {
                             req.headers_mut().insert(name, value);
                         }
                     }
-                    if exp - now < REFRESH_WITHIN {
-                        let token = sign(
-                            &format!("{user}.{session}.{}", now + SESSION_TTL),
-                            &self.secret,
-                        );
+                    if session.expires_at - now < REFRESH_WITHIN {
+                        session.expires_at = now + SESSION_TTL;
+                        let token = issue(&session, &self.secret);
                         refreshed = HeaderValue::from_str(&format!(
                             "{SESSION_COOKIE}={token}; Max-Age={SESSION_TTL}; HttpOnly; Secure; SameSite=lax"
                         ))
@@ -235,48 +232,6 @@ fn is_public(path: &str) -> bool {
                     rest.starts_with(ext) && !(*ext == "js" && rest[2..].starts_with("on"))
                 })
         })
-}
-
-fn verify(token: &str, secret: &str, now: u64) -> Result<(String, String, u64), &'static str> {
-    let (payload, signature) = token.rsplit_once('.').ok_or("malformed")?;
-    let signature = hex(signature).ok_or("malformed")?;
-    mac(secret, payload)
-        .verify_slice(&signature)
-        .map_err(|_| "bad signature")?;
-    let mut parts = payload.split('.');
-    let (Some(user), Some(session), Some(exp), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("malformed");
-    };
-    let exp: u64 = exp.parse().map_err(|_| "malformed")?;
-    if exp <= now {
-        return Err("expired");
-    }
-    Ok((user.to_owned(), session.to_owned(), exp))
-}
-
-fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(payload.as_bytes());
-    mac
-}
-
-fn sign(payload: &str, secret: &str) -> String {
-    let tag = mac(secret, payload).finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{payload}.{hex}")
-}
-
-fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 /// The demo origin's JSON echo of what it received.

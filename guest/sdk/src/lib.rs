@@ -57,6 +57,26 @@ pub use crate::sys::p2::{ErrorCode, FetchEvent, Next, fetch, sleep};
 pub use crate::sys::p3::{ErrorCode, FetchEvent, Next, fetch, sleep};
 pub use http;
 
+/// `POST`s `json` to `url` (absolute) as `application/json` with [`fetch`];
+/// an answer outside `2xx` is an error naming the URL and the status. The
+/// usual body of a deferred telemetry or sync task.
+#[cfg(target_arch = "wasm32")]
+pub async fn post_json(url: &str, json: impl Into<String>) -> Result<Response> {
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json.into()))?;
+    let response = fetch(request).await?;
+    if !response.status().is_success() {
+        return Err(Error::msg(format!(
+            "POST {url} answered {}",
+            response.status()
+        )));
+    }
+    Ok(response)
+}
+
 /// Runs the [`next::Chain`] of `cache` for one request, building it with
 /// `build` first if this instance has none yet: what [`next_middleware!`]
 /// exports, on either backend.

@@ -31,8 +31,7 @@ use edgeware::next::{
     Chain, Matcher, NextRequest, NextResponse, ResponseCookie, SameSite, SearchParams,
 };
 use edgeware::prelude::*;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use session_token::{Session, issue, same_secret, sign, verify};
 
 const COOKIE: &str = "__session";
 const REFRESH_WITHIN: u64 = 5 * 60;
@@ -85,9 +84,7 @@ async fn sign_in(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     // Compared as MACs: the time taken tells nothing about the password.
-    let password_ok = mac(&secret, given)
-        .verify_slice(&mac(&secret, &password).finalize().into_bytes())
-        .is_ok();
+    let password_ok = same_secret(&secret, given, &password);
     if !(valid_user && password_ok) {
         let mut url = req.next_url().clone();
         url.set_pathname("/sign-in");
@@ -102,10 +99,12 @@ async fn sign_in(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
         &secret,
     );
     let session_id = format!("sess_{}", &nonce[nonce.len() - 16..]);
-    let token = sign(
-        &format!("{user}.{session_id}.{}", now + SESSION_TTL),
-        &secret,
-    );
+    let session = Session {
+        user: user.to_owned(),
+        session_id,
+        expires_at: now + SESSION_TTL,
+    };
+    let token = issue(&session, &secret);
     let mut res = NextResponse::redirect_with_status(&target, StatusCode::SEE_OTHER)?;
     res.cookies_mut().set(session_cookie(req, token))?;
     Ok(res)
@@ -150,12 +149,11 @@ fn session_cookie(req: &NextRequest, token: String) -> ResponseCookie {
 async fn auth(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
     let secret = secret()?;
     let now = now()?;
-    let session = req
-        .cookies()
-        .get(COOKIE)
-        .ok_or("missing")
-        .and_then(|t| verify(t, &secret, now));
-    let (user, session_id, exp) = match session {
+    let session = match req.cookies().get(COOKIE) {
+        None => Err("missing".to_owned()),
+        Some(token) => verify(token, &secret, now).map_err(|e| e.to_string()),
+    };
+    let mut session = match session {
         Ok(session) => session,
         Err(reason) => {
             let body = serde_json::json!({ "event": "auth.redirect", "reason": reason,
@@ -170,62 +168,17 @@ async fn auth(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
         }
     };
     let mut headers = req.headers().clone();
-    headers.insert("x-user-id", HeaderValue::from_str(&user)?);
-    headers.insert("x-session-id", HeaderValue::from_str(&session_id)?);
+    headers.insert("x-user-id", HeaderValue::from_str(&session.user)?);
+    headers.insert("x-session-id", HeaderValue::from_str(&session.session_id)?);
     let mut res = NextResponse::next_with_request_headers(&headers);
-    if exp - now < REFRESH_WITHIN {
-        let token = sign(
-            &format!("{user}.{session_id}.{}", now + SESSION_TTL),
-            &secret,
-        );
-        res.cookies_mut().set(session_cookie(req, token))?;
+    if session.expires_at - now < REFRESH_WITHIN {
+        session.expires_at = now + SESSION_TTL;
+        res.cookies_mut()
+            .set(session_cookie(req, issue(&session, &secret)))?;
     }
-    let body = serde_json::json!({ "userId": user, "sessionId": session_id, "requestId": event.request_id() });
+    let body = serde_json::json!({ "userId": session.user, "sessionId": session.session_id, "requestId": event.request_id() });
     defer_post(&event, "SESSION_SYNC_URL", body);
     Ok(res)
-}
-
-/// `(user, session, exp)` of a valid token, else why not.
-fn verify(token: &str, secret: &str, now: u64) -> Result<(String, String, u64), &'static str> {
-    let (payload, signature) = token.rsplit_once('.').ok_or("malformed")?;
-    let signature = hex(signature).ok_or("malformed")?;
-    mac(secret, payload)
-        .verify_slice(&signature)
-        .map_err(|_| "bad signature")?;
-    let mut parts = payload.split('.');
-    let (Some(user), Some(session), Some(exp), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("malformed");
-    };
-    let exp: u64 = exp.parse().map_err(|_| "malformed")?;
-    if exp <= now {
-        return Err("expired");
-    }
-    Ok((user.to_owned(), session.to_owned(), exp))
-}
-
-fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(payload.as_bytes());
-    mac
-}
-
-fn sign(payload: &str, secret: &str) -> String {
-    let tag = mac(secret, payload).finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{payload}.{hex}")
-}
-
-fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 /// Registers a deferred JSON `POST` of `body` to the URL in env `var`, if set.
@@ -234,16 +187,7 @@ fn defer_post(event: &FetchEvent, var: &str, body: serde_json::Value) {
         return;
     };
     event.wait_until(async move {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(&url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .map_err(Error::from)?;
-        let status = edgeware::fetch(request).await?.status();
-        if !status.is_success() {
-            return Err(format!("POST {url} answered {status}"));
-        }
+        edgeware::post_json(&url, body.to_string()).await?;
         Ok(())
     });
 }

@@ -217,18 +217,7 @@ async fn run(task: Task, event: FetchEvent) -> Result<(), String> {
 
 async fn post(url: &str, event: &FetchEvent, task: serde_json::Value) -> Result<()> {
     let body = serde_json::json!({ "requestId": event.request_id(), "task": task });
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))?;
-    let response = edgeware::fetch(request).await?;
-    if !response.status().is_success() {
-        return Err(Error::msg(format!(
-            "POST {url} answered {}",
-            response.status()
-        )));
-    }
+    edgeware::post_json(url, body.to_string()).await?;
     Ok(())
 }
 

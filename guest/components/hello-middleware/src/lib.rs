@@ -25,17 +25,6 @@ async fn report(event: &FetchEvent, path: String) -> Result<()> {
         return Ok(());
     };
     let body = serde_json::json!({ "requestId": event.request_id(), "path": path });
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(&url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))?;
-    let response = edgeware::fetch(request).await?;
-    if !response.status().is_success() {
-        return Err(Error::msg(format!(
-            "POST {url} answered {}",
-            response.status()
-        )));
-    }
+    edgeware::post_json(&url, body.to_string()).await?;
     Ok(())
 }
