@@ -182,18 +182,9 @@ impl Responder {
         }
     }
 
-    /// Sends `503 Service Unavailable` with `Retry-After: 1`: the host is at
-    /// one of its caps (`reason`).
+    /// Sends [`busy_response`]: the host is at one of its caps (`reason`).
     pub fn busy(&self, reason: &str) {
-        let mut response = http::Response::new(body::full(format!("busy: {reason}\n")));
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        self.send(response);
+        self.send(busy_response(reason));
     }
 
     /// Sends a plain-text error response naming the request id, so a user
@@ -205,14 +196,29 @@ impl Responder {
             status.as_u16(),
             self.request_id
         );
-        let mut response = http::Response::new(body::full(text));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        self.send(response);
+        self.send(plain(status, text));
     }
+}
+
+/// A plain-text response the host answers itself.
+pub fn plain(status: StatusCode, text: String) -> http::Response<HostBody> {
+    let mut response = http::Response::new(body::full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// `503 Service Unavailable` with `Retry-After: 1`, naming the cap the host
+/// is at (`reason`).
+pub fn busy_response(reason: &str) -> http::Response<HostBody> {
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {reason}\n"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 #[cfg(test)]

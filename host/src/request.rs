@@ -2,13 +2,13 @@
 //! sees it, made safe (internal headers stripped) and handed to a worker.
 
 use crate::body::{self, HostBody, ObservedBody};
-use crate::exchange::{Exchange, Responder};
+use crate::exchange::{Exchange, Responder, busy_response, plain};
 use crate::replay::Replay;
 use crate::runtime::Runtime;
 use crate::server::Front;
 use crate::worker::{Job, Serve};
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use http::{HeaderMap, StatusCode, Uri, header};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,11 +45,7 @@ async fn admit(
     let busy = |reason: &str| {
         tracing::warn!(reason, "request refused with 503");
         runtime.metrics().request_refused();
-        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {reason}\n"));
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        unobserved(response)
+        unobserved(busy_response(reason))
     };
     let admitted = match front.gate.admit() {
         Some(admitted) if !runtime.parked_tasks_full() => admitted,
@@ -137,17 +133,6 @@ fn unobserved(response: http::Response<HostBody>) -> http::Response<ObservedBody
     response.map(|body| ObservedBody::new(body, body::end_channel().0, None))
 }
 
-/// A plain-text response.
-fn plain(status: StatusCode, text: String) -> http::Response<HostBody> {
-    let mut response = http::Response::new(body::full(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
 /// Makes the request safe and complete for the guest: client-sent internal
 /// headers are removed, and the URI gets the scheme and authority (from
 /// `Host`) that HTTP/1 leaves out.
@@ -197,6 +182,7 @@ fn strip_internal_headers(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn internal_headers_are_stripped_in_every_case() {
