@@ -273,7 +273,10 @@ impl Worker {
         } else {
             static INSTANCES: AtomicU64 = AtomicU64::new(0);
             let instance = INSTANCES.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::info_span!("instance", instance)
+            // A root span: a worker started from another worker's task
+            // would otherwise nest in that worker's span, and the chain
+            // would grow with every instance.
+            tracing::info_span!(parent: None, "instance", instance)
         };
         let worker = Worker {
             runtime,

@@ -64,7 +64,7 @@ fn overlapping_load(host: &Host, sink: &Sink) -> Vec<String> {
 }
 
 /// Every request got exactly its 4 reports, each naming it, and the host
-/// logged 4 FULFILLED lines under each request id.
+/// logged 4 FULFILLED lines under each request id, in one instance span.
 fn assert_attributed(host: &Host, sink: &Sink, ids: &[String]) {
     let reports = sink.wait_for(ids.len() * 4, WAIT);
     let mut per_request: HashMap<String, usize> = HashMap::new();
@@ -80,6 +80,12 @@ fn assert_attributed(host: &Host, sink: &Sink, ids: &[String]) {
         .wait_for(&["deferred task FULFILLED"], ids.len() * 4, WAIT);
     let mut logged: HashMap<&str, usize> = HashMap::new();
     for line in &fulfilled {
+        // An instance's span is a root: one started from another worker's
+        // task does not nest in that worker's span.
+        assert!(
+            line.matches("instance{").count() <= 1,
+            "nested instance spans: {line}"
+        );
         let id = ids
             .iter()
             .find(|id| line.contains(&format!("request_id=\"{id}\"")))

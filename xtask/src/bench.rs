@@ -21,6 +21,8 @@ const REUSE: [&str; 4] = ["--instance-reuse", "128", "--instance-concurrency", "
 
 /// Connection counts of the throughput runs.
 const CONNECTIONS: [u32; 3] = [1, 16, 64];
+/// `wasmtime serve` with a request timeout, so with epoch preemption.
+const PREEMPTING: &str = "-Wtimeout=60s";
 
 /// What `cargo xtask bench` was asked for.
 pub struct Options {
@@ -258,6 +260,9 @@ impl Bench {
         let ours_reuse = self.edge_host(&[&portable, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
         let native_reuse = self.edge_host(&[&composed, REUSE[0], REUSE[1], REUSE[2], REUSE[3]]);
         let theirs_reuse = self.wasmtime_serve(&portable, &[]);
+        // With a request timeout `wasmtime serve` compiles the guest with
+        // epoch checks, the preemption edge-host always has.
+        let theirs_preempting = self.wasmtime_serve(&portable, &[PREEMPTING]);
         let ours_fresh = self.edge_host(&[&portable]);
         let theirs_fresh = self.wasmtime_serve(&portable, &["--max-instance-reuse-count", "1"]);
         let headers = [Self::session_cookie()];
@@ -265,6 +270,7 @@ impl Bench {
             &ours_reuse,
             &native_reuse,
             &theirs_reuse,
+            &theirs_preempting,
             &ours_fresh,
             &theirs_fresh,
         ] {
@@ -278,9 +284,13 @@ impl Bench {
              to 128 requests, 16 at once) and `edge-host {}` (the same). **Fresh**: one instance \
              per request on both (`wasmtime serve --max-instance-reuse-count 1`, edge-host's \
              default). The last column is edge-host in reuse mode serving \
-             `dist/composed/auth-app.wasm` (no adapter: our native `edge:fetch`).\n\n\
-             | conns | reuse: wasmtime serve req/s, p50 / p99 | reuse: edge-host req/s, p50 / p99 | ratio | p99 ratio | fresh: wasmtime serve req/s | fresh: edge-host req/s | ratio | edge-host native edge:fetch (reuse) req/s | errors / non-2xx |\n\
-             |---|---|---|---|---|---|---|---|---|---|",
+             `dist/composed/auth-app.wasm` (no adapter: our native `edge:fetch`). \
+             **Preempting**: `wasmtime serve {PREEMPTING}` in reuse mode, which compiles the \
+             guest with the epoch checks that let a host stop a guest that computes without \
+             pause; edge-host always has them (its deadlines and CPU bound rely on them), plain \
+             `wasmtime serve` has none.\n\n\
+             | conns | reuse: wasmtime serve req/s, p50 / p99 | reuse: edge-host req/s, p50 / p99 | ratio | p99 ratio | preempting: wasmtime serve req/s | ratio | fresh: wasmtime serve req/s | fresh: edge-host req/s | ratio | edge-host native edge:fetch (reuse) req/s | errors / non-2xx |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|",
             self.seconds,
             REUSE.join(" "),
         );
@@ -288,12 +298,13 @@ impl Bench {
             let url = "/dashboard.json";
             let t = self.load(&theirs_reuse.url(url), connections, &headers)?;
             let o = self.load(&ours_reuse.url(url), connections, &headers)?;
+            let tp = self.load(&theirs_preempting.url(url), connections, &headers)?;
             let tf = self.load(&theirs_fresh.url(url), connections, &headers)?;
             let of = self.load(&ours_fresh.url(url), connections, &headers)?;
             let n = self.load(&native_reuse.url(url), connections, &headers)?;
             let _ = writeln!(
                 report,
-                "| {connections} | {:.0}, {} / {} | {:.0}, {} / {} | **{:.2}×** | **{:.2}×** | {:.0} | {:.0} | **{:.2}×** | {:.0} | {} |",
+                "| {connections} | {:.0}, {} / {} | {:.0}, {} / {} | **{:.2}×** | **{:.2}×** | {:.0} | **{:.2}×** | {:.0} | {:.0} | **{:.2}×** | {:.0} | {} |",
                 t.rps,
                 ms(t.p50_us),
                 ms(t.p99_us),
@@ -302,11 +313,13 @@ impl Bench {
                 ms(o.p99_us),
                 o.rps / t.rps,
                 o.p99_us / t.p99_us,
+                tp.rps,
+                o.rps / tp.rps,
                 tf.rps,
                 of.rps,
                 of.rps / tf.rps,
                 n.rps,
-                faults(&[t, o, tf, of, n]),
+                faults(&[t, o, tp, tf, of, n]),
             );
         }
         report.push('\n');
