@@ -636,7 +636,15 @@ impl Bench {
             .unwrap_or_default();
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let date = text(Path::new("date"), &["-u", "+%Y-%m-%d %H:%M UTC"]);
-        let commit = text(Path::new("git"), &["rev-parse", "--short", "HEAD"]);
+        let mut commit = text(Path::new("git"), &["rev-parse", "--short", "HEAD"]);
+        // The tree the binaries were built from, which may be ahead of HEAD.
+        let dirty = Command::new("git")
+            .args(["diff", "--quiet", "HEAD"])
+            .status()
+            .is_ok_and(|status| status.code() == Some(1));
+        if dirty {
+            commit.push_str(" with uncommitted changes");
+        }
         let rustc = text(Path::new("rustc"), &["--version"]);
         let wasmtime = text(&self.tools.wasmtime, &["--version"]);
         let wrk = text(&self.tools.wrk, &["-v"]);
