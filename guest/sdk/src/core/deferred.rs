@@ -1,14 +1,15 @@
-//! Book-keeping for deferred tasks (`FetchEvent::wait_until`).
+//! Book-keeping for deferred tasks (`FetchEvent::wait_until` and `after`).
 //!
 //! Host-independent: the WASI layer hands the [`Tracked`] future to the
-//! runtime and the outcome to the host.
+//! runtime (or drives a [`Queue`] of them itself) and the outcome to the
+//! host.
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -108,12 +109,171 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
+/// What the future of a deferred task may resolve to: `()` (fulfilled), or
+/// a `Result<(), E>` whose `Err` rejects the task with `E`'s message, for
+/// any `E: Display` (`edgeware::Error`, `String`, `anyhow::Error`, ...), so
+/// `?` works inside the task as in its handler.
+pub trait IntoTaskResult {
+    /// The outcome reported to the host: `Ok` fulfils, `Err(message)`
+    /// rejects.
+    fn into_task_result(self) -> Result<(), String>;
+}
+
+impl IntoTaskResult for () {
+    fn into_task_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> IntoTaskResult for Result<(), E> {
+    /// The message is `E`'s alternate form (`{:#}`), which for
+    /// `anyhow::Error` includes its causes.
+    fn into_task_result(self) -> Result<(), String> {
+        self.map_err(|error| format!("{error:#}"))
+    }
+}
+
+/// The outcome of a task's future, as the host sees it.
+pub(crate) async fn outcome_of<F>(task: F) -> Outcome
+where
+    F: Future,
+    F::Output: IntoTaskResult,
+{
+    task.await.into_task_result()
+}
+
+/// What `FetchEvent::after` runs once the response has been sent, as
+/// Next.js's `after()` takes a function or a promise: a closure (`|| ...`),
+/// a closure returning a future (`async || ...`, `|| async { ... }`), or a
+/// future. Each may end in anything [`IntoTaskResult`] accepts. `M` tells
+/// the three kinds apart and is inferred.
+pub trait AfterTask<M>: 'static {
+    /// The deferred work, to be started once the response has been sent.
+    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static;
+}
+
+/// [`AfterTask`] marker: a closure that returns its result.
+#[derive(Debug)]
+pub enum Closure {}
+
+/// [`AfterTask`] marker: a closure that returns a future (an async closure).
+#[derive(Debug)]
+pub enum AsyncClosure {}
+
+/// [`AfterTask`] marker: a future.
+#[derive(Debug)]
+pub enum Task {}
+
+impl<F, R> AfterTask<Closure> for F
+where
+    F: FnOnce() -> R + 'static,
+    R: IntoTaskResult,
+{
+    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static {
+        async move { self().into_task_result() }
+    }
+}
+
+impl<F, T> AfterTask<AsyncClosure> for F
+where
+    F: FnOnce() -> T + 'static,
+    T: Future + 'static,
+    T::Output: IntoTaskResult,
+{
+    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static {
+        async move { outcome_of(self()).await }
+    }
+}
+
+impl<T> AfterTask<Task> for T
+where
+    T: Future + 'static,
+    T::Output: IntoTaskResult,
+{
+    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static {
+        outcome_of(self)
+    }
+}
+
 /// The deferred task behind `FetchEvent::after`: once `sent` (the response
-/// has been sent) resolves, runs `f` and fulfils.
-pub(crate) async fn run_after(sent: impl Future<Output = ()>, f: impl FnOnce()) -> Outcome {
+/// has been sent) resolves, starts `task` (an [`AfterTask::into_outcome`]).
+pub(crate) async fn run_after(
+    sent: impl Future<Output = ()>,
+    task: impl Future<Output = Outcome>,
+) -> Outcome {
     sent.await;
-    f();
-    Ok(())
+    task.await
+}
+
+/// The deferred tasks of one request on a backend that runs them itself
+/// (WASI 0.2, native): registered now, driven by [`Queue::drive`] once the
+/// response has been sent. Clones share the tasks.
+#[derive(Clone, Default)]
+pub(crate) struct Queue {
+    tracker: TaskTracker,
+    waiting: Rc<RefCell<Vec<Tracked>>>,
+}
+
+impl Queue {
+    /// Registers `task`; it starts at the next [`drive`](Self::drive).
+    pub(crate) fn push(&self, task: impl Future<Output = Outcome> + 'static) {
+        let task = self.tracker.track(task);
+        self.waiting.borrow_mut().push(task);
+    }
+
+    /// The counts of the registered tasks.
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// Runs every registered task, late registrations (tasks pushed by
+    /// running ones) included, until all have settled or `give_up`
+    /// resolves. Calls `settled` with each task's index (in registration
+    /// order) and outcome; returns the indices of the tasks still pending
+    /// when it gave up, which are dropped.
+    pub(crate) async fn drive(
+        &self,
+        give_up: impl Future<Output = ()>,
+        mut settled: impl FnMut(usize, Outcome),
+    ) -> Vec<usize> {
+        let mut give_up = pin!(give_up);
+        let mut active: Vec<(usize, Tracked)> = Vec::new();
+        let mut next_index = 0;
+        poll_fn(|cx| {
+            loop {
+                let added: Vec<Tracked> = self.waiting.borrow_mut().drain(..).collect();
+                for task in added {
+                    active.push((next_index, task));
+                    next_index += 1;
+                }
+                active.retain_mut(|(index, task)| match Pin::new(task).poll(cx) {
+                    Poll::Pending => true,
+                    Poll::Ready(outcome) => {
+                        settled(*index, outcome);
+                        false
+                    }
+                });
+                // Tasks that settled may have registered more: poll those too.
+                if self.waiting.borrow().is_empty() {
+                    break;
+                }
+            }
+            if active.is_empty() {
+                return Poll::Ready(Vec::new());
+            }
+            if give_up.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(active.drain(..).map(|(index, _)| index).collect());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.tracker.fmt(f)
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +334,7 @@ mod tests {
         let tracker = TaskTracker::default();
         let ran = Rc::new(Cell::new(false));
         let flag = Rc::clone(&ran);
-        let task = tracker.track(run_after(std::future::ready(()), move || flag.set(true)));
+        let task = tracker.track(run_after(std::future::ready(()), (move || flag.set(true)).into_outcome()));
         assert!(
             !ran.get(),
             "the closure must not run before the task is driven"
@@ -182,9 +342,8 @@ mod tests {
         assert_eq!(block_on(task), Ok(()));
         assert!(ran.get());
 
-        let task = tracker.track(run_after(std::future::ready(()), || {
-            panic!("after hook failed")
-        }));
+        let hook = || -> Result<(), String> { panic!("after hook failed") };
+        let task = tracker.track(run_after(std::future::ready(()), hook.into_outcome()));
         assert_eq!(
             block_on(task),
             Err("panicked: after hook failed".to_string())
@@ -197,7 +356,7 @@ mod tests {
         let sent = Latch::default();
         let ran = Rc::new(Cell::new(false));
         let flag = Rc::clone(&ran);
-        let mut task = tracker.track(run_after(sent.opened(), move || flag.set(true)));
+        let mut task = tracker.track(run_after(sent.opened(), (move || flag.set(true)).into_outcome()));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for _ in 0..3 {
             assert_eq!(Pin::new(&mut task).poll(&mut cx), Poll::Pending);
@@ -208,5 +367,74 @@ mod tests {
         assert_eq!(Pin::new(&mut task).poll(&mut cx), Poll::Ready(Ok(())));
         assert!(ran.get());
         assert_eq!(tracker.pending(), 0);
+    }
+
+    #[test]
+    fn task_results_convert_from_unit_and_any_displayable_error() {
+        assert_eq!(().into_task_result(), Ok(()));
+        assert_eq!(Ok::<(), String>(()).into_task_result(), Ok(()));
+        assert_eq!(
+            Err::<(), _>(crate::Error::msg("sync failed")).into_task_result(),
+            Err("sync failed".to_string())
+        );
+        let io = std::io::Error::other("socket closed");
+        assert_eq!(
+            Err::<(), _>(io).into_task_result(),
+            Err("socket closed".to_string())
+        );
+        let chained = anyhow::anyhow!("root cause").context("posting telemetry");
+        assert_eq!(
+            Err::<(), _>(chained).into_task_result(),
+            Err("posting telemetry: root cause".to_string())
+        );
+    }
+
+    #[test]
+    fn after_takes_closures_async_closures_and_futures() {
+        let tracker = TaskTracker::default();
+        fn after<M>(tracker: &TaskTracker, task: impl AfterTask<M>) -> Tracked {
+            tracker.track(run_after(std::future::ready(()), task.into_outcome()))
+        }
+        let plain = after(&tracker, || ());
+        let failing = after(&tracker, || Err::<(), _>("no"));
+        let ran = Rc::new(Cell::new(0));
+        let flag = Rc::clone(&ran);
+        let async_closure = after(&tracker, async move || {
+            flag.set(flag.get() + 1);
+            Ok::<(), crate::Error>(())
+        });
+        let flag = Rc::clone(&ran);
+        let returning_future = after(&tracker, move || async move {
+            flag.set(flag.get() + 1);
+        });
+        let future = after(&tracker, async { Err::<(), _>(anyhow::anyhow!("late")) });
+        assert_eq!(block_on(plain), Ok(()));
+        assert_eq!(block_on(failing), Err("no".to_string()));
+        assert_eq!(block_on(async_closure), Ok(()));
+        assert_eq!(block_on(returning_future), Ok(()));
+        assert_eq!(ran.get(), 2);
+        assert_eq!(block_on(future), Err("late".to_string()));
+        assert_eq!(tracker.pending(), 0);
+    }
+
+    #[test]
+    fn a_queue_runs_late_registrations_and_gives_up_on_the_rest() {
+        let queue = Queue::default();
+        let late = queue.clone();
+        queue.push(async move {
+            late.push(async { Err("late one".to_string()) });
+            Ok(())
+        });
+        queue.push(std::future::pending());
+        let sent = Latch::default();
+        sent.open();
+        let mut settled = Vec::new();
+        let pending = block_on(queue.drive(sent.opened(), |index, outcome| {
+            settled.push((index, outcome))
+        }));
+        assert_eq!(settled, [(0, Ok(())), (2, Err("late one".to_string()))]);
+        assert_eq!(pending, [1]);
+        assert_eq!(queue.tracker().registered(), 3);
+        assert_eq!(queue.tracker().pending(), 0, "given-up tasks are dropped");
     }
 }

@@ -11,11 +11,11 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// Like `anyhow::Error`, any [`std::error::Error`] converts into it with `?`;
 /// the original error stays available through [`Error::downcast_ref`] (for
-/// example the `wasi:http` `error-code` behind a failed [`Next::run`] or
+/// example the `wasi:http` `error-code` behind a failed [`NextHop::run`] or
 /// [`fetch`]). On top of that an `Error` may carry the HTTP status that best
 /// describes it, when one is known.
 ///
-/// [`Next::run`]: crate::Next::run
+/// [`NextHop::run`]: crate::NextHop::run
 /// [`fetch`]: crate::fetch
 pub struct Error {
     message: String,
@@ -84,14 +84,6 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
             status: None,
             source: Some(Box::new(error)),
         }
-    }
-}
-
-/// Lets `?` turn an [`Error`] into the `String` rejection of a deferred task
-/// (see `FetchEvent::wait_until`).
-impl From<Error> for String {
-    fn from(error: Error) -> Self {
-        error.to_string()
     }
 }
 
@@ -164,15 +156,6 @@ mod tests {
 
         let http = http::Response::builder().status(1000).body(()).unwrap_err();
         assert!(Error::from(http).downcast_ref::<http::Error>().is_some());
-    }
-
-    #[test]
-    fn error_into_string_for_rejections() {
-        let rejected: std::result::Result<(), String> = (|| {
-            Err(Error::msg("boom"))?;
-            Ok(())
-        })();
-        assert_eq!(rejected, Err("boom".to_string()));
     }
 
     #[test]

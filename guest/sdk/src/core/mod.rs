@@ -2,7 +2,6 @@
 //! unit-tested on any target. Nothing in here touches generated bindings.
 
 pub(crate) mod body;
-#[cfg(any(target_arch = "wasm32", test))]
 pub(crate) mod deferred;
 pub(crate) mod env;
 pub(crate) mod error;
@@ -10,6 +9,8 @@ pub(crate) mod geo;
 #[cfg(any(all(target_arch = "wasm32", not(feature = "p2")), test))]
 pub(crate) mod latch;
 pub(crate) mod next;
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) mod wasi_http;
 
 #[cfg(test)]
 pub(crate) mod test_util {

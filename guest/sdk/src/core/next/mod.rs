@@ -17,5 +17,5 @@ pub use chain::{ByMut, ByRef, Chain, Handler, HandlerFuture};
 pub use cookies::{Priority, RequestCookies, ResponseCookie, ResponseCookies, SameSite};
 pub use matcher::{Has, Matcher};
 pub use request::{NextRequest, RequestCookiesMut};
-pub use response::NextResponse;
+pub use response::{IntoRedirectUrl, NextResponse};
 pub use url::{NextUrl, SearchParams, UrlConfig};

@@ -1,9 +1,10 @@
 //! [`NextResponse`]: what a middleware of a [`Chain`](super::Chain) returns.
 
 use http::header::{CONTENT_TYPE, LOCATION};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
 use super::cookies::ResponseCookies;
+use super::url::NextUrl;
 use crate::core::error::{Error, Result};
 use crate::{Body, Response};
 
@@ -100,23 +101,26 @@ impl NextResponse {
     }
 
     /// Answer with a `307 Temporary Redirect` to `url`
-    /// (`NextResponse.redirect(url)`). Fails if `url` is not an absolute
-    /// URL or a path.
-    pub fn redirect(url: &str) -> Result<Self> {
+    /// (`NextResponse.redirect(url)`): a path, or an absolute URL given as
+    /// text, a [`NextUrl`] or an [`http::Uri`]. Fails if `url` is not an
+    /// absolute URL or a path.
+    pub fn redirect(url: impl IntoRedirectUrl) -> Result<Self> {
         Self::redirect_with_status(url, StatusCode::TEMPORARY_REDIRECT)
     }
 
-    /// Answer with a redirect to `url`; `status` must be 301, 302, 303, 307
-    /// or 308.
-    pub fn redirect_with_status(url: &str, status: StatusCode) -> Result<Self> {
+    /// Answer with a redirect to `url` (as in [`redirect`](Self::redirect));
+    /// `status` must be 301, 302, 303, 307 or 308, anything else is an error
+    /// naming it.
+    pub fn redirect_with_status(url: impl IntoRedirectUrl, status: StatusCode) -> Result<Self> {
         if ![301, 302, 303, 307, 308].contains(&status.as_u16()) {
             return Err(Error::msg(format!(
                 "{status} is not a redirect status (use 301, 302, 303, 307 or 308)"
             )));
         }
+        let url = url.into_redirect_url();
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
-        response.headers_mut().insert(LOCATION, checked_url(url)?);
+        response.headers_mut().insert(LOCATION, checked_url(&url)?);
         Ok(Self::from(response))
     }
 
@@ -185,6 +189,56 @@ impl From<Response> for NextResponse {
     }
 }
 
+/// What [`NextResponse::redirect`] accepts as its target, as Next.js takes a
+/// string or a `URL`: text (`&str`, `String`), a [`NextUrl`] (its
+/// [`href`](NextUrl::href)) or an [`http::Uri`].
+pub trait IntoRedirectUrl {
+    /// The URL as it goes into the `Location` header (checked there).
+    fn into_redirect_url(self) -> String;
+}
+
+impl IntoRedirectUrl for &str {
+    fn into_redirect_url(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoRedirectUrl for String {
+    fn into_redirect_url(self) -> String {
+        self
+    }
+}
+
+impl IntoRedirectUrl for &String {
+    fn into_redirect_url(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoRedirectUrl for NextUrl {
+    fn into_redirect_url(self) -> String {
+        self.href()
+    }
+}
+
+impl IntoRedirectUrl for &NextUrl {
+    fn into_redirect_url(self) -> String {
+        self.href()
+    }
+}
+
+impl IntoRedirectUrl for Uri {
+    fn into_redirect_url(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoRedirectUrl for &Uri {
+    fn into_redirect_url(self) -> String {
+        self.to_string()
+    }
+}
+
 fn checked_url(url: &str) -> Result<HeaderValue> {
     let uri: http::Uri = url
         .parse()
@@ -202,6 +256,7 @@ fn checked_url(url: &str) -> Result<HeaderValue> {
 mod tests {
     use super::*;
     use crate::core::next::cookies::ResponseCookie;
+    use crate::core::next::url::UrlConfig;
     use crate::core::test_util::block_on;
 
     #[test]
@@ -256,6 +311,31 @@ mod tests {
             "200 OK is not a redirect status (use 301, 302, 303, 307 or 308)"
         );
         assert!(NextResponse::redirect("javascript:alert(1)").is_err());
+        let err = NextResponse::redirect_with_status("/", StatusCode::IM_A_TEAPOT).unwrap_err();
+        assert!(err.to_string().starts_with("418 I'm a teapot is not"), "{err}");
+    }
+
+    #[test]
+    fn redirects_take_text_next_urls_and_uris() {
+        let location = |res: Result<NextResponse>| {
+            let res = res.unwrap();
+            assert_eq!(res.status(), 307);
+            res.headers()[LOCATION].to_str().unwrap().to_owned()
+        };
+        let url = NextUrl::parse("https://ex.com/admin?x=1", &UrlConfig::default()).unwrap();
+        assert_eq!(location(NextResponse::redirect(&url)), "https://ex.com/admin?x=1");
+        let home = url.with_pathname("/");
+        assert_eq!(location(NextResponse::redirect(home)), "https://ex.com/?x=1");
+        let uri: Uri = "https://ex.com/sign-in".parse().unwrap();
+        assert_eq!(location(NextResponse::redirect(&uri)), "https://ex.com/sign-in");
+        assert_eq!(location(NextResponse::redirect(uri)), "https://ex.com/sign-in");
+        let path = String::from("/p");
+        assert_eq!(location(NextResponse::redirect(&path)), "/p");
+        assert_eq!(location(NextResponse::redirect(path)), "/p");
+        let res = NextResponse::redirect_with_status(&url, StatusCode::PERMANENT_REDIRECT).unwrap();
+        assert_eq!(res.status(), 308);
+        let err = NextResponse::redirect_with_status(url, StatusCode::NOT_FOUND).unwrap_err();
+        assert!(err.to_string().contains("404 Not Found is not a redirect status"), "{err}");
     }
 
     #[test]

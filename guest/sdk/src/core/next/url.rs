@@ -212,6 +212,16 @@ impl NextUrl {
         };
     }
 
+    /// A copy of this URL with its path replaced, as
+    /// [`set_pathname`](Self::set_pathname) (for example a redirect target:
+    /// `NextResponse::redirect(req.next_url().with_pathname("/"))`).
+    #[must_use]
+    pub fn with_pathname(&self, pathname: &str) -> Self {
+        let mut url = self.clone();
+        url.set_pathname(pathname);
+        url
+    }
+
     /// The base path the URL was under, or empty.
     pub fn base_path(&self) -> &str {
         &self.base_path

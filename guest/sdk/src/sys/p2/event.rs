@@ -2,18 +2,15 @@
 //! tasks itself and runs them after the response (see the module docs of
 //! [`super`]).
 
-use std::cell::RefCell;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io::Write as _;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wasi::random::random;
 use super::runtime::WaitFor;
-use crate::core::deferred::{TaskTracker, Tracked, run_after};
+use crate::core::deferred::{AfterTask, IntoTaskResult, Queue, outcome_of};
 use crate::core::geo::Geo;
 
 /// Environment variable: the deferred deadline in milliseconds (the name the
@@ -26,16 +23,16 @@ const DEFAULT_DEFERRED_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The event of the request being handled, like Next.js's `NextFetchEvent`.
 ///
-/// A cheap handle: clone it into deferred tasks to register more work from
-/// there ("late registrations") or to read the request id.
+/// A cheap handle: [`wait_until`](Self::wait_until) takes `&self`, and a
+/// clone moved into a deferred task can register more work from there
+/// ("late registrations").
 #[derive(Clone)]
 pub struct FetchEvent {
     inner: Rc<Inner>,
 }
 
 struct Inner {
-    tasks: TaskTracker,
-    queue: RefCell<Vec<Tracked>>,
+    tasks: Queue,
     request_id: String,
 }
 
@@ -56,8 +53,7 @@ impl FetchEvent {
             .collect();
         Self {
             inner: Rc::new(Inner {
-                tasks: TaskTracker::default(),
-                queue: RefCell::new(Vec::new()),
+                tasks: Queue::default(),
                 request_id: id,
             }),
         }
@@ -65,19 +61,24 @@ impl FetchEvent {
 
     /// Registers `task` as deferred work of this request
     /// (`NextFetchEvent.waitUntil`). On WASI 0.2 it runs after the response
-    /// body has been finished, before the handler call returns to the host;
-    /// `Ok(())` fulfils, `Err(message)` rejects, and the outcome is written
-    /// to stderr.
-    pub fn wait_until(&self, task: impl Future<Output = Result<(), String>> + 'static) {
-        let task = self.inner.tasks.track(task);
-        self.inner.queue.borrow_mut().push(task);
+    /// body has been finished, before the handler call returns to the host.
+    /// It may resolve to `()` or to a `Result<(), E>` for any `E: Display`
+    /// ([`IntoTaskResult`]): `Ok` fulfils, `Err` rejects with its message;
+    /// the outcome is written to stderr.
+    pub fn wait_until<F>(&self, task: F)
+    where
+        F: Future + 'static,
+        F::Output: IntoTaskResult,
+    {
+        self.inner.tasks.push(outcome_of(task));
     }
 
-    /// Runs `f` after the response has been sent, as a deferred task
-    /// (Next.js's `after`): on WASI 0.2 every deferred task waits for the
+    /// Runs `task` after the response has been sent, as a deferred task
+    /// (Next.js's `after`): a closure, an async closure or a future
+    /// ([`AfterTask`]). On WASI 0.2 every deferred task waits for the
     /// response body to be finished.
-    pub fn after(&self, f: impl FnOnce() + 'static) {
-        self.wait_until(run_after(std::future::ready(()), f));
+    pub fn after<M>(&self, task: impl AfterTask<M>) {
+        self.inner.tasks.push(task.into_outcome());
     }
 
     /// Always `None`: `wasi:http@0.2` does not tell the client's address.
@@ -115,62 +116,39 @@ impl FetchEvent {
 
     /// How many deferred tasks were registered for the request so far.
     pub fn registered_tasks(&self) -> usize {
-        self.inner.tasks.registered()
+        self.inner.tasks.tracker().registered()
     }
 
     /// How many of the registered deferred tasks have not settled yet.
     pub fn pending_tasks(&self) -> usize {
-        self.inner.tasks.pending()
+        self.inner.tasks.tracker().pending()
     }
 
     /// Runs every registered task, late registrations included, until all
     /// have settled or the deferred deadline has passed; reports each on
     /// stderr.
     pub(super) async fn run_deferred(&self) {
-        if self.inner.queue.borrow().is_empty() {
+        if self.inner.tasks.tracker().pending() == 0 {
             return;
         }
         let deadline = self.deferred_deadline();
         let started = Instant::now();
         let nanos = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
-        let mut timer = WaitFor::new(monotonic_clock::subscribe_duration(nanos));
-        let mut active: Vec<(usize, Tracked)> = Vec::new();
-        let mut next_index = 0;
-        poll_fn(|cx| {
-            loop {
-                let added: Vec<Tracked> = self.inner.queue.borrow_mut().drain(..).collect();
-                for task in added {
-                    active.push((next_index, task));
-                    next_index += 1;
-                }
-                active.retain_mut(|(index, task)| match Pin::new(task).poll(cx) {
-                    Poll::Pending => true,
-                    Poll::Ready(outcome) => {
-                        let verdict = match outcome {
-                            Ok(()) => "FULFILLED".to_owned(),
-                            Err(message) => format!("REJECTED error={message:?}"),
-                        };
-                        self.report(*index, &verdict, started);
-                        false
-                    }
-                });
-                // Tasks that settled may have registered more: poll those too.
-                if self.inner.queue.borrow().is_empty() {
-                    break;
-                }
-            }
-            if active.is_empty() {
-                return Poll::Ready(());
-            }
-            if Pin::new(&mut timer).poll(cx).is_ready() {
-                for (index, _) in active.drain(..) {
-                    self.report(index, "TIMED OUT", started);
-                }
-                return Poll::Ready(());
-            }
-            Poll::Pending
-        })
-        .await
+        let timer = WaitFor::new(monotonic_clock::subscribe_duration(nanos));
+        let timed_out = self
+            .inner
+            .tasks
+            .drive(timer, |index, outcome| {
+                let verdict = match outcome {
+                    Ok(()) => "FULFILLED".to_owned(),
+                    Err(message) => format!("REJECTED error={message:?}"),
+                };
+                self.report(index, &verdict, started);
+            })
+            .await;
+        for index in timed_out {
+            self.report(index, "TIMED OUT", started);
+        }
     }
 
     fn report(&self, task: usize, verdict: &str, started: Instant) {

@@ -1,4 +1,4 @@
-//! `wasi:http@0.2` on the public API: the `incoming-handler` export, [`Next`]
+//! `wasi:http@0.2` on the public API: the `incoming-handler` export, [`NextHop`]
 //! and [`fetch`] (`outgoing-handler`).
 
 use crate::core::next::chain::{Hop, strip_internal_headers};
@@ -6,13 +6,13 @@ use std::future::Future;
 use std::io::Write as _;
 use std::pin::Pin;
 
-use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
 use super::bindings::wasi::http::outgoing_handler;
 use super::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingRequest, IncomingResponse, Method as WasiMethod,
-    OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme as WasiScheme,
+    ErrorCode, Fields, IncomingBody, IncomingRequest, IncomingResponse, OutgoingBody,
+    OutgoingRequest, OutgoingResponse, ResponseOutparam,
 };
 use super::bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 use super::event::FetchEvent;
@@ -20,7 +20,9 @@ use super::runtime::{WaitFor, block_on};
 use crate::core::body::BodyStream;
 use crate::{Body, Error, Request, Response, Result};
 
-/// Environment variable: where [`Next`] forwards requests on WASI 0.2.
+crate::core::wasi_http::wasi_http_conversions!(super::bindings::wasi::http::types);
+
+/// Environment variable: where [`NextHop`] forwards requests on WASI 0.2.
 const UPSTREAM_VAR: &str = "EDGEWARE_UPSTREAM";
 
 /// The most `blocking-write-and-flush` accepts in one call.
@@ -30,9 +32,9 @@ const WRITE_CHUNK: usize = 4096;
 /// `EDGEWARE_UPSTREAM` (`http://host:port`): a WASI 0.2 component cannot
 /// import another component's handler.
 #[derive(Debug)]
-pub struct Next(());
+pub struct NextHop(());
 
-impl Next {
+impl NextHop {
     /// Forwards `request` (path and query kept, scheme and authority those of
     /// `EDGEWARE_UPSTREAM`) and returns the upstream's response. Fails with
     /// 502 when `EDGEWARE_UPSTREAM` is unset or invalid.
@@ -102,14 +104,14 @@ async fn send(request: Request) -> Result<Response> {
         .set_path_with_query(Some(path))
         .map_err(|()| rejected("path"))?;
     let body = outgoing.body().map_err(|()| rejected("body"))?;
-    let pending = outgoing_handler::handle(outgoing, None).map_err(code_error)?;
+    let pending = outgoing_handler::handle(outgoing, None).map_err(error_from_code)?;
     write_body(body, &bytes)?;
     WaitFor::new(pending.subscribe()).await;
     let response = pending
         .get()
         .ok_or_else(|| Error::msg("the host reported no response"))?
         .map_err(|()| Error::msg("the response was taken twice"))?
-        .map_err(code_error)?;
+        .map_err(error_from_code)?;
     response_from_wasi(response)
 }
 
@@ -180,17 +182,12 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<()> {
             .map_err(|e| Error::msg(format!("writing the body failed: {e:?}")))?;
     }
     drop(stream);
-    OutgoingBody::finish(body, None).map_err(code_error)
+    OutgoingBody::finish(body, None).map_err(error_from_code)
 }
 
 fn request_from_wasi(request: IncomingRequest) -> Result<Request> {
     let method = method_from_wasi(request.method())?;
-    let scheme = match request.scheme() {
-        Some(WasiScheme::Https) => UriScheme::HTTPS,
-        Some(WasiScheme::Other(other)) => other.parse()?,
-        Some(WasiScheme::Http) | None => UriScheme::HTTP,
-    };
-    let mut uri = Uri::builder().scheme(scheme);
+    let mut uri = Uri::builder().scheme(scheme_from_wasi(request.scheme())?);
     if let Some(authority) = request.authority() {
         uri = uri.authority(authority);
     }
@@ -223,7 +220,7 @@ fn request_from_client(request: IncomingRequest) -> Result<Request> {
     Ok(request)
 }
 
-impl Hop for Next {
+impl Hop for NextHop {
     async fn next(self, request: Request) -> Result<Response> {
         self.run(request).await
     }
@@ -237,13 +234,13 @@ impl Hop for Next {
 /// response is written and finished, then the deferred tasks run.
 pub fn serve_middleware<H, F>(request: IncomingRequest, out: ResponseOutparam, handler: H)
 where
-    H: FnOnce(Request, FetchEvent, Next) -> F,
+    H: FnOnce(Request, FetchEvent, NextHop) -> F,
     F: Future<Output = Result<Response>>,
 {
     let event = FetchEvent::new();
     let handler_event = event.clone();
     respond(out, &event, async move {
-        handler(request_from_client(request)?, handler_event, Next(())).await
+        handler(request_from_client(request)?, handler_event, NextHop(())).await
     });
 }
 
@@ -371,57 +368,4 @@ fn headers_from_wasi(fields: Fields) -> Result<HeaderMap> {
         );
     }
     Ok(headers)
-}
-
-fn method_from_wasi(method: WasiMethod) -> Result<Method> {
-    Ok(match method {
-        WasiMethod::Get => Method::GET,
-        WasiMethod::Head => Method::HEAD,
-        WasiMethod::Post => Method::POST,
-        WasiMethod::Put => Method::PUT,
-        WasiMethod::Delete => Method::DELETE,
-        WasiMethod::Connect => Method::CONNECT,
-        WasiMethod::Options => Method::OPTIONS,
-        WasiMethod::Trace => Method::TRACE,
-        WasiMethod::Patch => Method::PATCH,
-        WasiMethod::Other(other) => Method::from_bytes(other.as_bytes())?,
-    })
-}
-
-fn method_into_wasi(method: &Method) -> WasiMethod {
-    match *method {
-        Method::GET => WasiMethod::Get,
-        Method::HEAD => WasiMethod::Head,
-        Method::POST => WasiMethod::Post,
-        Method::PUT => WasiMethod::Put,
-        Method::DELETE => WasiMethod::Delete,
-        Method::CONNECT => WasiMethod::Connect,
-        Method::OPTIONS => WasiMethod::Options,
-        Method::TRACE => WasiMethod::Trace,
-        Method::PATCH => WasiMethod::Patch,
-        ref other => WasiMethod::Other(other.as_str().to_owned()),
-    }
-}
-
-fn scheme_into_wasi(scheme: &UriScheme) -> WasiScheme {
-    if *scheme == UriScheme::HTTP {
-        WasiScheme::Http
-    } else if *scheme == UriScheme::HTTPS {
-        WasiScheme::Https
-    } else {
-        WasiScheme::Other(scheme.as_str().to_owned())
-    }
-}
-
-/// A transport error, with a fitting status (504 for timeouts, else 502).
-fn code_error(code: ErrorCode) -> Error {
-    let status = match code {
-        ErrorCode::DnsTimeout
-        | ErrorCode::ConnectionTimeout
-        | ErrorCode::ConnectionReadTimeout
-        | ErrorCode::ConnectionWriteTimeout
-        | ErrorCode::HttpResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    Error::new(status, format!("{code:?}"))
 }

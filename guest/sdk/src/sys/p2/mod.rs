@@ -9,7 +9,7 @@
 //!   reports each task on stderr (`edgeware: deferred task FULFILLED ...`)
 //!   and enforces the deferred deadline (`EDGE_FETCH_DEFERRED_TIMEOUT_MS`,
 //!   default 30000), counted from the end of the response.
-//! - A WASI 0.2 component cannot import another one's handler, so [`Next`]
+//! - A WASI 0.2 component cannot import another one's handler, so [`NextHop`]
 //!   forwards the request over HTTP to `EDGEWARE_UPSTREAM`
 //!   (`http://host:port`), buffering its body.
 //! - [`FetchEvent::client_address`] and [`FetchEvent::geo`] are `None`; the
@@ -35,6 +35,6 @@ mod runtime;
 
 pub use bindings::wasi::http::types::ErrorCode;
 pub use event::{FetchEvent, sleep};
-pub use http::{Next, fetch};
+pub use http::{NextHop, fetch};
 #[doc(hidden)]
 pub use http::{serve_middleware, serve_service};

@@ -3,14 +3,14 @@
 
 use std::future::Future;
 
-use http::uri::{PathAndQuery, Scheme as UriScheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
-use super::bindings::wasi::http::types::{
-    self as wasi, ErrorCode, Fields, Method as WasiMethod, Scheme as WasiScheme,
-};
+use super::bindings::wasi::http::types::{self as wasi, ErrorCode, Fields};
 use super::body::{IncomingBody, OutgoingBody};
 use crate::{Body, Error, Request, Response, Result};
+
+crate::core::wasi_http::wasi_http_conversions!(super::bindings::wasi::http::types);
 
 /// A request received from the host or from the previous handler.
 pub(super) fn request_from_wasi(request: wasi::Request) -> Result<Request> {
@@ -94,13 +94,6 @@ pub(super) fn response_into_wasi(
     Ok((response, delivered))
 }
 
-/// An [`Error`] for a failed `wasi:http` call, wrapping `code` and carrying
-/// the status a gateway would answer with.
-pub(super) fn error_from_code(code: ErrorCode) -> Error {
-    let status = status_for(&code);
-    Error::from_source(status, code)
-}
-
 /// What the export returns when the handler fails: the `error-code` the
 /// error wraps (so a failure of the next handler reaches the host as it was),
 /// else `internal-error` with the error's message.
@@ -108,70 +101,6 @@ pub(super) fn error_into_code(error: &Error) -> ErrorCode {
     match error.downcast_ref::<ErrorCode>() {
         Some(code) => code.clone(),
         None => ErrorCode::InternalError(Some(error.to_string())),
-    }
-}
-
-fn status_for(code: &ErrorCode) -> StatusCode {
-    use ErrorCode as E;
-    match code {
-        E::DnsTimeout
-        | E::ConnectionTimeout
-        | E::ConnectionReadTimeout
-        | E::ConnectionWriteTimeout
-        | E::HttpResponseTimeout => StatusCode::GATEWAY_TIMEOUT,
-        E::HttpRequestDenied => StatusCode::FORBIDDEN,
-        E::HttpRequestLengthRequired => StatusCode::LENGTH_REQUIRED,
-        E::HttpRequestBodySize(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        E::HttpRequestMethodInvalid | E::HttpRequestUriInvalid => StatusCode::BAD_REQUEST,
-        E::HttpRequestUriTooLong => StatusCode::URI_TOO_LONG,
-        E::HttpRequestHeaderSectionSize(_)
-        | E::HttpRequestHeaderSize(_)
-        | E::HttpRequestTrailerSectionSize(_)
-        | E::HttpRequestTrailerSize(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        E::LoopDetected => StatusCode::LOOP_DETECTED,
-        E::ConfigurationError | E::InternalError(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_GATEWAY,
-    }
-}
-
-fn method_from_wasi(method: WasiMethod) -> Result<Method> {
-    Ok(match method {
-        WasiMethod::Get => Method::GET,
-        WasiMethod::Head => Method::HEAD,
-        WasiMethod::Post => Method::POST,
-        WasiMethod::Put => Method::PUT,
-        WasiMethod::Delete => Method::DELETE,
-        WasiMethod::Connect => Method::CONNECT,
-        WasiMethod::Options => Method::OPTIONS,
-        WasiMethod::Trace => Method::TRACE,
-        WasiMethod::Patch => Method::PATCH,
-        WasiMethod::Other(other) => Method::from_bytes(other.as_bytes())
-            .map_err(|e| Error::from_source(StatusCode::BAD_REQUEST, e))?,
-    })
-}
-
-fn method_into_wasi(method: &Method) -> WasiMethod {
-    match method.as_str() {
-        "GET" => WasiMethod::Get,
-        "HEAD" => WasiMethod::Head,
-        "POST" => WasiMethod::Post,
-        "PUT" => WasiMethod::Put,
-        "DELETE" => WasiMethod::Delete,
-        "CONNECT" => WasiMethod::Connect,
-        "OPTIONS" => WasiMethod::Options,
-        "TRACE" => WasiMethod::Trace,
-        "PATCH" => WasiMethod::Patch,
-        other => WasiMethod::Other(other.to_owned()),
-    }
-}
-
-fn scheme_into_wasi(scheme: &UriScheme) -> WasiScheme {
-    if *scheme == UriScheme::HTTP {
-        WasiScheme::Http
-    } else if *scheme == UriScheme::HTTPS {
-        WasiScheme::Https
-    } else {
-        WasiScheme::Other(scheme.as_str().to_owned())
     }
 }
 
@@ -184,14 +113,7 @@ fn uri_from_wasi(
 ) -> Result<Uri> {
     let mut uri = Uri::builder().path_and_query(path.as_deref().unwrap_or("/"));
     if let Some(authority) = authority {
-        let scheme = match scheme {
-            None | Some(WasiScheme::Http) => UriScheme::HTTP,
-            Some(WasiScheme::Https) => UriScheme::HTTPS,
-            Some(WasiScheme::Other(other)) => other
-                .parse()
-                .map_err(|e| Error::from_source(StatusCode::BAD_REQUEST, e))?,
-        };
-        uri = uri.scheme(scheme).authority(authority);
+        uri = uri.scheme(scheme_from_wasi(scheme)?).authority(authority);
     }
     uri.build()
         .map_err(|e| Error::from_source(StatusCode::BAD_REQUEST, e))

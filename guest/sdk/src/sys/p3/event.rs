@@ -8,7 +8,7 @@ use wit_bindgen::spawn_local;
 use super::bindings::edge::fetch::{fetch_event, wait_until};
 use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wit_future;
-use crate::core::deferred::{TaskTracker, run_after};
+use crate::core::deferred::{AfterTask, IntoTaskResult, TaskTracker, outcome_of, run_after};
 use crate::core::geo::Geo;
 use crate::core::latch::Latch;
 
@@ -18,8 +18,9 @@ const DROPPED: &str = "deferred task dropped before it settled";
 
 /// The event of the request being handled, like Next.js's `NextFetchEvent`.
 ///
-/// A cheap handle: clone it into deferred tasks to register more work from
-/// there ("late registrations") or to read the request id. Every method talks
+/// A cheap handle: [`wait_until`](Self::wait_until) takes `&self`, and a
+/// clone moved into a deferred task can register more work from there
+/// ("late registrations"). Every method talks
 /// to the host only when called, so a component that never calls one does
 /// not import `edge:fetch` at all.
 #[derive(Clone, Debug)]
@@ -47,13 +48,19 @@ impl FetchEvent {
     ///
     /// The response is sent without waiting for `task`; the host keeps the
     /// instance alive until the task settles or the deferred deadline
-    /// passes, and reports its outcome: `Ok(())` fulfils, `Err(message)`
-    /// rejects. `?` works inside the task for any error that converts into
-    /// [`Error`](crate::Error). Where panics unwind, a panic rejects the task
-    /// with `"panicked: ..."`; inside a component a panic traps the instance,
-    /// which the host reports as a rejection too.
-    pub fn wait_until(&self, task: impl Future<Output = Result<(), String>> + 'static) {
-        let task = self.tasks.track(task);
+    /// passes, and reports its outcome. `task` may resolve to `()` or to a
+    /// `Result<(), E>` for any `E: Display` ([`IntoTaskResult`]: an
+    /// `edgeware::Result`, `anyhow::Result`, ...): `Ok` fulfils, `Err`
+    /// rejects with its message, so `?` works inside the task. Where panics
+    /// unwind, a panic rejects the task with `"panicked: ..."`; inside a
+    /// component a panic traps the instance, which the host reports as a
+    /// rejection too.
+    pub fn wait_until<F>(&self, task: F)
+    where
+        F: Future + 'static,
+        F::Output: IntoTaskResult,
+    {
+        let task = self.tasks.track(outcome_of(task));
         let (outcome_tx, outcome_rx) = wit_future::new(|| Err(DROPPED.to_owned()));
         wait_until::wait_until(outcome_rx);
         spawn_local(async move {
@@ -64,18 +71,20 @@ impl FetchEvent {
         });
     }
 
-    /// Runs `f` after the response has been sent, as a deferred task
-    /// (Next.js's `after`); unlike a [`wait_until`](Self::wait_until)
-    /// future, which starts at once, `f` waits.
+    /// Runs `task` after the response has been sent, as a deferred task
+    /// (Next.js's `after`, which takes a function or a promise): a closure,
+    /// an async closure or a future ([`AfterTask`]), resolving to what
+    /// [`wait_until`](Self::wait_until) accepts. Unlike a `wait_until`
+    /// future, which starts at once, `task` starts only then.
     ///
     /// "Sent" means: the body the SDK writes has been written to its end and
     /// the host has reported the response's transmission (`edge-host` does
     /// when the last body frame has been handed to the connection; other
     /// hosts may report earlier). When the handler fails, the host answers
-    /// itself and `f` runs as soon as the handler has returned. Registered
-    /// after that (from a deferred task), `f` runs at once.
-    pub fn after(&self, f: impl FnOnce() + 'static) {
-        self.wait_until(run_after(self.sent.opened(), f));
+    /// itself and `task` starts as soon as the handler has returned.
+    /// Registered after that (from a deferred task), it starts at once.
+    pub fn after<M>(&self, task: impl AfterTask<M>) {
+        self.wait_until(run_after(self.sent.opened(), task.into_outcome()));
     }
 
     /// The client's address (`ip:port`) as the host saw it, if known.

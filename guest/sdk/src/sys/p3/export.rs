@@ -1,4 +1,4 @@
-//! What `middleware!` and `service!` expand to: the `wasi:http/handler`
+//! What `#[edgeware::middleware]` and `#[edgeware::service]` expand to: the `wasi:http/handler`
 //! export, adapted to the public API.
 
 use std::future::Future;
@@ -9,14 +9,14 @@ use super::bindings::wasi::http::types::{
     ErrorCode, Request as WasiRequest, Response as WasiResponse,
 };
 use super::convert::{error_into_code, request_from_wasi, response_into_wasi};
-use super::{FetchEvent, Next};
+use super::{FetchEvent, NextHop};
 use crate::core::next::chain::{Hop, strip_internal_headers};
 use crate::{Request, Response, Result};
 
 /// The `edge:fetch/middleware` world, encoded by `build.rs` like
-/// `wit-bindgen` encodes worlds. `export_middleware!` puts it in a
+/// `wit-bindgen` encodes worlds. `#[edgeware::middleware]` puts it in a
 /// `component-type` custom section of the middleware crate, which declares
-/// the `wasi:http/handler` import that [`Next`] calls. A `const`, so it ends
+/// the `wasi:http/handler` import that [`NextHop`] calls. A `const`, so it ends
 /// up in middlewares only, never in origins.
 pub const MIDDLEWARE_WORLD: [u8; include_bytes!(concat!(
     env!("OUT_DIR"),
@@ -30,18 +30,18 @@ pub async fn serve_middleware<H, F>(
     handler: H,
 ) -> Result<WasiResponse, ErrorCode>
 where
-    H: FnOnce(Request, FetchEvent, Next) -> F,
+    H: FnOnce(Request, FetchEvent, NextHop) -> F,
     F: Future<Output = Result<Response>>,
 {
     let event = FetchEvent::new();
     let handed = event.clone();
     respond(&event, async move {
-        handler(request_from_client(request)?, handed, Next::new()).await
+        handler(request_from_client(request)?, handed, NextHop::new()).await
     })
     .await
 }
 
-impl Hop for Next {
+impl Hop for NextHop {
     async fn next(self, request: Request) -> Result<Response> {
         self.run(request).await
     }

@@ -1,4 +1,4 @@
-//! Calling other handlers: [`Next`] (the imported `wasi:http/handler`) and
+//! Calling other handlers: [`NextHop`] (the imported `wasi:http/handler`) and
 //! [`fetch`] (`wasi:http/client`).
 
 use std::alloc::Layout;
@@ -16,9 +16,9 @@ use crate::{Error, Request, Response, Result};
 /// The rest of the chain: the handler this middleware forwards requests to
 /// (the `wasi:http/handler` import of the `edge:fetch/middleware` world).
 #[derive(Debug)]
-pub struct Next(());
+pub struct NextHop(());
 
-impl Next {
+impl NextHop {
     pub(super) fn new() -> Self {
         Self(())
     }

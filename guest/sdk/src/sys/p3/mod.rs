@@ -4,9 +4,9 @@
 //!
 //! [`bindings`] is generated from the `edge:fetch/service` world, which has
 //! every import a component may use except `wasi:http/handler` (the next
-//! hop). The import of `wasi:http/handler` that [`Next`] calls is written by
+//! hop). The import of `wasi:http/handler` that [`NextHop`] calls is written by
 //! hand in `handler.rs`, and the `edge:fetch/middleware` world that declares
-//! it is emitted only by [`export_middleware!`](crate::export_middleware)
+//! it is emitted only by `#[edgeware::middleware]` (the `__export!` macro)
 //! in the middleware's own crate. This is deliberate:
 //!
 //! - `wit-component` (inside the Rust linker) merges every `component-type`
@@ -46,4 +46,4 @@ pub use bindings::wasi::http::types::ErrorCode;
 pub use event::{FetchEvent, sleep};
 #[doc(hidden)]
 pub use export::{MIDDLEWARE_WORLD, serve_middleware, serve_service};
-pub use handler::{Next, fetch};
+pub use handler::{NextHop, fetch};
