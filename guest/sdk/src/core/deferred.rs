@@ -1,15 +1,15 @@
 //! Book-keeping for deferred tasks (`FetchEvent::wait_until` and `after`).
 //!
 //! Host-independent: the WASI layer hands the [`Tracked`] future to the
-//! runtime (or drives a [`Queue`] of them itself) and the outcome to the
+//! runtime (or drives a `Queue` of them itself) and the outcome to the
 //! host.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -197,83 +197,13 @@ where
 
 /// The deferred task behind `FetchEvent::after`: once `sent` (the response
 /// has been sent) resolves, starts `task` (an [`AfterTask::into_outcome`]).
+#[cfg(any(all(target_arch = "wasm32", not(feature = "p2")), test))]
 pub(crate) async fn run_after(
     sent: impl Future<Output = ()>,
     task: impl Future<Output = Outcome>,
 ) -> Outcome {
     sent.await;
     task.await
-}
-
-/// The deferred tasks of one request on a backend that runs them itself
-/// (WASI 0.2, native): registered now, driven by [`Queue::drive`] once the
-/// response has been sent. Clones share the tasks.
-#[derive(Clone, Default)]
-pub(crate) struct Queue {
-    tracker: TaskTracker,
-    waiting: Rc<RefCell<Vec<Tracked>>>,
-}
-
-impl Queue {
-    /// Registers `task`; it starts at the next [`drive`](Self::drive).
-    pub(crate) fn push(&self, task: impl Future<Output = Outcome> + 'static) {
-        let task = self.tracker.track(task);
-        self.waiting.borrow_mut().push(task);
-    }
-
-    /// The counts of the registered tasks.
-    pub(crate) fn tracker(&self) -> &TaskTracker {
-        &self.tracker
-    }
-
-    /// Runs every registered task, late registrations (tasks pushed by
-    /// running ones) included, until all have settled or `give_up`
-    /// resolves. Calls `settled` with each task's index (in registration
-    /// order) and outcome; returns the indices of the tasks still pending
-    /// when it gave up, which are dropped.
-    pub(crate) async fn drive(
-        &self,
-        give_up: impl Future<Output = ()>,
-        mut settled: impl FnMut(usize, Outcome),
-    ) -> Vec<usize> {
-        let mut give_up = pin!(give_up);
-        let mut active: Vec<(usize, Tracked)> = Vec::new();
-        let mut next_index = 0;
-        poll_fn(|cx| {
-            loop {
-                let added: Vec<Tracked> = self.waiting.borrow_mut().drain(..).collect();
-                for task in added {
-                    active.push((next_index, task));
-                    next_index += 1;
-                }
-                active.retain_mut(|(index, task)| match Pin::new(task).poll(cx) {
-                    Poll::Pending => true,
-                    Poll::Ready(outcome) => {
-                        settled(*index, outcome);
-                        false
-                    }
-                });
-                // Tasks that settled may have registered more: poll those too.
-                if self.waiting.borrow().is_empty() {
-                    break;
-                }
-            }
-            if active.is_empty() {
-                return Poll::Ready(Vec::new());
-            }
-            if give_up.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(active.drain(..).map(|(index, _)| index).collect());
-            }
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-impl fmt::Debug for Queue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.tracker.fmt(f)
-    }
 }
 
 #[cfg(test)]
@@ -415,26 +345,5 @@ mod tests {
         assert_eq!(ran.get(), 2);
         assert_eq!(block_on(future), Err("late".to_string()));
         assert_eq!(tracker.pending(), 0);
-    }
-
-    #[test]
-    fn a_queue_runs_late_registrations_and_gives_up_on_the_rest() {
-        let queue = Queue::default();
-        let late = queue.clone();
-        queue.push(async move {
-            late.push(async { Err("late one".to_string()) });
-            Ok(())
-        });
-        queue.push(std::future::pending());
-        let sent = Latch::default();
-        sent.open();
-        let mut settled = Vec::new();
-        let pending = block_on(queue.drive(sent.opened(), |index, outcome| {
-            settled.push((index, outcome))
-        }));
-        assert_eq!(settled, [(0, Ok(())), (2, Err("late one".to_string()))]);
-        assert_eq!(pending, [1]);
-        assert_eq!(queue.tracker().registered(), 3);
-        assert_eq!(queue.tracker().pending(), 0, "given-up tasks are dropped");
     }
 }

@@ -9,6 +9,8 @@ pub(crate) mod geo;
 #[cfg(any(all(target_arch = "wasm32", not(feature = "p2")), test))]
 pub(crate) mod latch;
 pub(crate) mod next;
+#[cfg(any(not(target_arch = "wasm32"), feature = "p2"))]
+pub(crate) mod task_queue;
 #[cfg(any(target_arch = "wasm32", test))]
 pub(crate) mod wasi_http;
 

@@ -15,7 +15,8 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::core::deferred::{AfterTask, IntoTaskResult, Queue, outcome_of};
+use crate::core::deferred::{AfterTask, IntoTaskResult, outcome_of};
+use crate::core::task_queue::Queue;
 use crate::core::geo::Geo;
 use crate::core::next::chain::Hop;
 use crate::{Error, Request, Response, Result};

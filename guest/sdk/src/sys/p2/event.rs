@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wasi::random::random;
 use super::runtime::WaitFor;
-use crate::core::deferred::{AfterTask, IntoTaskResult, Queue, outcome_of};
+use crate::core::deferred::{AfterTask, IntoTaskResult, outcome_of};
+use crate::core::task_queue::Queue;
 use crate::core::geo::Geo;
 
 /// Environment variable: the deferred deadline in milliseconds (the name the
