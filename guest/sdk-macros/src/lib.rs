@@ -86,7 +86,10 @@ fn expand_middleware(function: &ItemFn, matcher: Option<Expr>) -> syn::Result<To
             }
         }
         (false, 0) => {
-            no_matcher(matcher.as_ref(), "a chain builder sets the matchers of its routes")?;
+            no_matcher(
+                matcher.as_ref(),
+                "a chain builder sets the matchers of its routes",
+            )?;
             quote! {
                 ::edgeware::__export!(middleware, |request, event, next| {
                     ::edgeware::__serve_chain(request, event, next, #name)
@@ -107,7 +110,10 @@ fn expand_middleware(function: &ItemFn, matcher: Option<Expr>) -> syn::Result<To
 
 fn expand_service(attr: Tokens, function: &ItemFn) -> syn::Result<Tokens> {
     if !attr.is_empty() {
-        return Err(Error::new(attr.span(), "`#[edgeware::service]` takes no arguments"));
+        return Err(Error::new(
+            attr.span(),
+            "`#[edgeware::service]` takes no arguments",
+        ));
     }
     if function.sig.asyncness.is_none() || function.sig.inputs.len() != 2 {
         return Err(Error::new(

@@ -252,4 +252,3 @@ macro_rules! __export {
         };
     };
 }
-

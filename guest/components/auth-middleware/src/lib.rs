@@ -23,13 +23,10 @@
 //! Session cookies are `HttpOnly`, `SameSite=Lax` and `Secure`, except on a
 //! loopback host (`localhost`, `127.0.0.1`, `[::1]`), where browsers may
 //! refuse `Secure` cookies over plain HTTP.
-#![cfg(target_arch = "wasm32")]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edgeware::next::{
-    Chain, Matcher, NextRequest, NextResponse, ResponseCookie, SameSite, SearchParams,
-};
+use edgeware::next::{Chain, Matcher, ResponseCookie, SameSite, SearchParams};
 use edgeware::prelude::*;
 use session_token::{Session, issue, same_secret, sign, verify};
 
@@ -44,12 +41,13 @@ const CLERK_MATCHER: [&str; 2] = [
     "/(api|trpc)(.*)",
 ];
 
-edgeware::next_middleware!(|| {
+#[edgeware::middleware]
+fn chain() -> Result<Chain<FetchEvent>> {
     let protected = Matcher::new(CLERK_MATCHER)?.except(["/", "/sign-in"])?;
     Ok(Chain::new()
         .route(Matcher::new(["/sign-in"])?, sign_in)
         .route(protected, auth))
-});
+}
 
 fn secret() -> Result<String> {
     edgeware::env("AUTH_SECRET").ok_or_else(|| Error::msg("AUTH_SECRET is not set"))
@@ -91,7 +89,7 @@ async fn sign_in(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
         *url.search_params_mut() = SearchParams::default();
         url.search_params_mut().set("redirect_url", &target);
         url.search_params_mut().set("error", "invalid");
-        return NextResponse::redirect_with_status(&url.path_and_query(), StatusCode::SEE_OTHER);
+        return NextResponse::redirect_with_status(url.path_and_query(), StatusCode::SEE_OTHER);
     }
     let now = now()?;
     let nonce = sign(
@@ -164,7 +162,7 @@ async fn auth(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
             *url.search_params_mut() = SearchParams::default();
             url.search_params_mut()
                 .set("redirect_url", &req.next_url().path_and_query());
-            return NextResponse::redirect(&url.path_and_query());
+            return NextResponse::redirect(url.path_and_query());
         }
     };
     let mut headers = req.headers().clone();
@@ -186,8 +184,5 @@ fn defer_post(event: &FetchEvent, var: &str, body: serde_json::Value) {
     let Some(url) = edgeware::env(var) else {
         return;
     };
-    event.wait_until(async move {
-        edgeware::post_json(&url, body.to_string()).await?;
-        Ok(())
-    });
+    event.wait_until(async move { edgeware::post_json(&url, body.to_string()).await.map(drop) });
 }

@@ -3,15 +3,13 @@
 //! in `.json`, so you can see what a middleware in front of it changed. The
 //! HTML page of `/sign-in` also shows a sign-in form, which posts to
 //! `/sign-in` for auth-middleware to handle.
-#![cfg(target_arch = "wasm32")]
 
 use std::fmt::Write;
 
 use edgeware::next::SearchParams;
 use edgeware::prelude::*;
 
-edgeware::service!(handle);
-
+#[edgeware::service]
 async fn handle(req: Request, _event: FetchEvent) -> Result<Response> {
     let method = req.method().as_str();
     let path = req.uri().path();

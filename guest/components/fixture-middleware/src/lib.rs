@@ -20,7 +20,10 @@
 //!   memory runs out, instead of calling the next handler;
 //! - `wait=MS`: the handler sleeps MS milliseconds before answering;
 //! - `fetch=URL`: before calling the next handler, sends a GET to `URL` and
-//!   reports the outcome in `x-fixture-fetch` (the status, or `error: ...`);
+//!   reports the outcome in `x-fixture-fetch` (the status, or `error: ...`
+//!   and, in `x-fixture-fetch-error`, the error's HTTP status and the
+//!   `wasi:http` error code it wraps: `status=403 code=HttpRequestDenied`,
+//!   `none` for either when it has none);
 //! - `env=NAME`: reports the guest environment variable `NAME` in
 //!   `x-fixture-env` (`unset` if it is not set);
 //! - `read=1`: reads the whole request body and answers itself with its
@@ -32,11 +35,8 @@
 //!
 //! Otherwise it calls the next handler and returns its response with
 //! `x-fixture: 1` and `x-fixture-tasks: <tasks registered>`.
-#![cfg(target_arch = "wasm32")]
 
 use edgeware::prelude::*;
-
-edgeware::middleware!(handle);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -57,7 +57,8 @@ struct Task {
     index: usize,
 }
 
-async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response> {
+#[edgeware::middleware]
+async fn handle(req: Request, event: FetchEvent, next: NextHop) -> Result<Response> {
     let mut task = None;
     let (mut count, mut ms, mut url, mut late, mut pass, mut fail, mut fetch, mut wait) =
         (1, vec![0], None, false, false, None, None, 0);
@@ -105,11 +106,7 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
         let deferred = event.clone();
         event.after(move || {
             let event = deferred.clone();
-            deferred.wait_until(async move {
-                post(&url, &event, "after".into())
-                    .await
-                    .map_err(String::from)
-            });
+            deferred.wait_until(async move { post(&url, &event, "after".into()).await });
         });
     }
     match fail.as_deref() {
@@ -134,16 +131,20 @@ async fn handle(req: Request, event: FetchEvent, next: Next) -> Result<Response>
     }
     let fetched = match fetch {
         Some(url) => Some(match get(&url).await {
-            Ok(status) => status.as_u16().to_string(),
-            Err(error) => format!("error: {error}"),
+            Ok(status) => (status.as_u16().to_string(), None),
+            Err(error) => (format!("error: {error}"), Some(describe(&error))),
         }),
         None => None,
     };
 
     let mut res = next.run(req).await?;
-    if let Some(fetched) = fetched {
+    if let Some((fetched, error)) = fetched {
         let value = HeaderValue::from_str(&fetched.replace(['\r', '\n'], " "))?;
         res.headers_mut().insert("x-fixture-fetch", value);
+        if let Some(error) = error {
+            let value = HeaderValue::from_str(&error.replace(['\r', '\n'], " "))?;
+            res.headers_mut().insert("x-fixture-fetch-error", value);
+        }
     }
     if let Some(name) = env {
         let value = edgeware::env(&name).unwrap_or_else(|| "unset".to_owned());
@@ -182,10 +183,10 @@ fn number(key: &str, value: &str) -> Result<u64> {
         .map_err(|e| Error::new(StatusCode::BAD_REQUEST, format!("{key}={value:?}: {e}")))
 }
 
-async fn run(task: Task, event: FetchEvent) -> Result<(), String> {
+async fn run(task: Task, event: FetchEvent) -> Result<()> {
     let outcome = match task.kind {
         Kind::Ok => Ok(()),
-        Kind::Reject => Err("fixture rejected".to_owned()),
+        Kind::Reject => Err(Error::msg("fixture rejected")),
         Kind::Never => std::future::pending().await,
         Kind::Spin => {
             edgeware::sleep(Duration::from_millis(task.ms)).await;
@@ -198,9 +199,7 @@ async fn run(task: Task, event: FetchEvent) -> Result<(), String> {
         Kind::Sleep => {
             edgeware::sleep(Duration::from_millis(task.ms)).await;
             match &task.url {
-                Some(url) => post(url, &event, task.index.into())
-                    .await
-                    .map_err(String::from),
+                Some(url) => post(url, &event, task.index.into()).await,
                 None => Ok(()),
             }
         }
@@ -235,6 +234,18 @@ fn exhaust_memory() -> ! {
     loop {
         blocks.push(std::hint::black_box(vec![1u8; 1 << 20]));
     }
+}
+
+/// The HTTP status of a failed call and the `wasi:http` error code it
+/// wraps, the same on WASI 0.3 and 0.2.
+fn describe(error: &Error) -> String {
+    let status = error
+        .status()
+        .map_or_else(|| "none".to_owned(), |s| s.as_u16().to_string());
+    let code = error
+        .downcast_ref::<edgeware::ErrorCode>()
+        .map_or_else(|| "none".to_owned(), |code| format!("{code:?}"));
+    format!("status={status} code={code}")
 }
 
 async fn get(url: &str) -> Result<StatusCode> {

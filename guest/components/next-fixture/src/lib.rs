@@ -6,16 +6,18 @@
 //! (to `/elsewhere`), `json`, `geo` (answers `{"request": ..., "event": ...}`
 //! with `NextRequest::geo` and `FetchEvent::geo`, `null` when unknown),
 //! `error` or `panic`.
-#![cfg(target_arch = "wasm32")]
 
 use edgeware::Geo;
-use edgeware::next::{Chain, NextRequest, NextResponse};
+use edgeware::next::Chain;
 use edgeware::prelude::*;
 
-edgeware::next_middleware!(|| Ok(Chain::new().then(first).then(second)));
+#[edgeware::middleware]
+fn chain() -> Result<Chain<FetchEvent>> {
+    Ok(Chain::new().then(first).then(second))
+}
 
 async fn first(_req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
-    event.wait_until(async { Ok(()) });
+    event.wait_until(async {});
     let mut res = NextResponse::next();
     res.headers_mut()
         .insert("x-chain", HeaderValue::from_static("1"));
@@ -23,7 +25,7 @@ async fn first(_req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
 }
 
 async fn second(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> {
-    event.wait_until(async { Ok(()) });
+    event.wait_until(async {});
     let params = req.next_url().search_params();
     match params.get("do").unwrap_or("next") {
         "override" => {

@@ -264,7 +264,10 @@ mod tests {
         let tracker = TaskTracker::default();
         let ran = Rc::new(Cell::new(false));
         let flag = Rc::clone(&ran);
-        let task = tracker.track(run_after(std::future::ready(()), (move || flag.set(true)).into_outcome()));
+        let task = tracker.track(run_after(
+            std::future::ready(()),
+            (move || flag.set(true)).into_outcome(),
+        ));
         assert!(
             !ran.get(),
             "the closure must not run before the task is driven"
@@ -286,7 +289,10 @@ mod tests {
         let sent = Latch::default();
         let ran = Rc::new(Cell::new(false));
         let flag = Rc::clone(&ran);
-        let mut task = tracker.track(run_after(sent.opened(), (move || flag.set(true)).into_outcome()));
+        let mut task = tracker.track(run_after(
+            sent.opened(),
+            (move || flag.set(true)).into_outcome(),
+        ));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for _ in 0..3 {
             assert_eq!(Pin::new(&mut task).poll(&mut cx), Poll::Pending);

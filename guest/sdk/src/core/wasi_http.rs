@@ -215,7 +215,9 @@ mod tests {
 
     #[test]
     fn methods_and_schemes_round_trip() {
-        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PURGE"] {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PURGE",
+        ] {
             let method = http::Method::from_bytes(method.as_bytes()).unwrap();
             assert_eq!(method_from_wasi(method_into_wasi(&method)).unwrap(), method);
         }
@@ -225,10 +227,16 @@ mod tests {
 
         for scheme in ["http", "https", "ws"] {
             let scheme: http::uri::Scheme = scheme.parse().unwrap();
-            assert_eq!(scheme_from_wasi(Some(scheme_into_wasi(&scheme))).unwrap(), scheme);
+            assert_eq!(
+                scheme_from_wasi(Some(scheme_into_wasi(&scheme))).unwrap(),
+                scheme
+            );
         }
         assert_eq!(scheme_from_wasi(None).unwrap(), http::uri::Scheme::HTTP);
-        assert_eq!(scheme_into_wasi(&http::uri::Scheme::HTTPS), types::Scheme::Https);
+        assert_eq!(
+            scheme_into_wasi(&http::uri::Scheme::HTTPS),
+            types::Scheme::Https
+        );
         assert!(scheme_from_wasi(Some(types::Scheme::Other("a b".into()))).is_err());
     }
 }

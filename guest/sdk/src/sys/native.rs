@@ -16,9 +16,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::core::deferred::{AfterTask, IntoTaskResult, outcome_of};
-use crate::core::task_queue::Queue;
 use crate::core::geo::Geo;
 use crate::core::next::chain::Hop;
+use crate::core::task_queue::Queue;
 use crate::{Error, Request, Response, Result};
 
 /// The deferred deadline a native [`FetchEvent`] tells, as `edge-host`'s
@@ -223,9 +223,7 @@ mod tests {
         let event = FetchEvent::new();
         event.wait_until(async {});
         event.wait_until(async { Ok::<(), Error>(()) });
-        event.wait_until(async {
-            Err::<(), _>(std::io::Error::other("disk full"))
-        });
+        event.wait_until(async { Err::<(), _>(std::io::Error::other("disk full")) });
         event.wait_until(async {
             let _port: u16 = "x".parse()?;
             Ok::<(), anyhow::Error>(())
@@ -289,7 +287,11 @@ mod tests {
             .body(crate::Body::empty())
             .unwrap();
         let err = block_on(fetch(request)).unwrap_err();
-        assert!(err.to_string().starts_with("fetch http://example.com/: a native build"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("fetch http://example.com/: a native build"),
+            "{err}"
+        );
         assert!(err.to_string().contains("cargo xtask build"), "{err}");
     }
 }

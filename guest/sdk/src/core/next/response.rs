@@ -312,7 +312,10 @@ mod tests {
         );
         assert!(NextResponse::redirect("javascript:alert(1)").is_err());
         let err = NextResponse::redirect_with_status("/", StatusCode::IM_A_TEAPOT).unwrap_err();
-        assert!(err.to_string().starts_with("418 I'm a teapot is not"), "{err}");
+        assert!(
+            err.to_string().starts_with("418 I'm a teapot is not"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -323,19 +326,35 @@ mod tests {
             res.headers()[LOCATION].to_str().unwrap().to_owned()
         };
         let url = NextUrl::parse("https://ex.com/admin?x=1", &UrlConfig::default()).unwrap();
-        assert_eq!(location(NextResponse::redirect(&url)), "https://ex.com/admin?x=1");
+        assert_eq!(
+            location(NextResponse::redirect(&url)),
+            "https://ex.com/admin?x=1"
+        );
         let home = url.with_pathname("/");
-        assert_eq!(location(NextResponse::redirect(home)), "https://ex.com/?x=1");
+        assert_eq!(
+            location(NextResponse::redirect(home)),
+            "https://ex.com/?x=1"
+        );
         let uri: Uri = "https://ex.com/sign-in".parse().unwrap();
-        assert_eq!(location(NextResponse::redirect(&uri)), "https://ex.com/sign-in");
-        assert_eq!(location(NextResponse::redirect(uri)), "https://ex.com/sign-in");
+        assert_eq!(
+            location(NextResponse::redirect(&uri)),
+            "https://ex.com/sign-in"
+        );
+        assert_eq!(
+            location(NextResponse::redirect(uri)),
+            "https://ex.com/sign-in"
+        );
         let path = String::from("/p");
         assert_eq!(location(NextResponse::redirect(&path)), "/p");
         assert_eq!(location(NextResponse::redirect(path)), "/p");
         let res = NextResponse::redirect_with_status(&url, StatusCode::PERMANENT_REDIRECT).unwrap();
         assert_eq!(res.status(), 308);
         let err = NextResponse::redirect_with_status(url, StatusCode::NOT_FOUND).unwrap_err();
-        assert!(err.to_string().contains("404 Not Found is not a redirect status"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("404 Not Found is not a redirect status"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use super::bindings::wasi::clocks::monotonic_clock;
 use super::bindings::wasi::random::random;
 use super::runtime::WaitFor;
 use crate::core::deferred::{AfterTask, IntoTaskResult, outcome_of};
-use crate::core::task_queue::Queue;
 use crate::core::geo::Geo;
+use crate::core::task_queue::Queue;
 
 /// Environment variable: the deferred deadline in milliseconds (the name the
 /// `edge:fetch` adapter reads too).
