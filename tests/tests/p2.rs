@@ -4,7 +4,7 @@
 //! Deferred tasks run after the response body has been finished, inside the
 //! handler call, and the SDK reports each on stderr.
 
-use edgeware_tests::{Host, Sink, get, root};
+use edgeware_tests::{Host, P3Host, Sink, dist, fixture_host, get};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,13 +12,7 @@ const SECOND: Duration = Duration::from_secs(1);
 
 /// `dist/p2/<name>.wasm`
 fn p2_component(name: &str) -> PathBuf {
-    let path = root().join("dist/p2").join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask build`",
-        path.display()
-    );
-    path
+    dist(&format!("p2/{name}.wasm"))
 }
 
 /// `wasmtime serve -Scli --env ... dist/p2/<name>.wasm`
@@ -156,4 +150,54 @@ fn p2_middleware_on_jco_serve_answers_first_then_runs_its_deferred_task() {
     );
     host.log
         .wait_for(&["edgeware: deferred task FULFILLED"], 1, 10 * SECOND);
+}
+
+/// A failed outbound call is the same [`edgeware::Error`] on both builds: the
+/// fixture's `fetch=` reports its message, its HTTP status and the
+/// `wasi:http` error code it wraps (which a p2 error did not wrap before).
+/// The WASI 0.2 and 0.3 builds of fixture-middleware call the same dead
+/// port on the same host, `wasmtime serve`; the denied call is edge-host's
+/// (the only host here with an outbound allowlist; it serves WASI 0.3
+/// only), whose status comes from the same table the p2 build uses.
+#[test]
+fn a_failed_fetch_is_the_same_error_on_the_p2_and_the_p3_build() {
+    // Nothing listens on the discard port.
+    let refused = "http://127.0.0.1:9/probe";
+    let upstream = Sink::answering(200, "from upstream");
+    let p2 = serve_p2(
+        "fixture-middleware",
+        &[format!("EDGEWARE_UPSTREAM={}", upstream.url)],
+    );
+    let p3 = P3Host::WasmtimeServe.serve("portable/fixture-app.wasm", &[], &[]);
+    let expected_message = format!("error: fetch {refused}: ConnectionRefused");
+    for (build, host) in [("p2", &p2), ("p3", &p3)] {
+        let reply = get(&host.url(&format!("/?fetch={refused}")), &[]);
+        assert_eq!(reply.status, 200, "{build}: {}", reply.body);
+        assert_eq!(reply.header("x-fixture"), Some("1"), "{build}");
+        assert_eq!(
+            reply.header("x-fixture-fetch"),
+            Some(expected_message.as_str()),
+            "{build}"
+        );
+        assert_eq!(
+            reply.header("x-fixture-fetch-error"),
+            Some("status=502 code=ConnectionRefused"),
+            "{build}"
+        );
+    }
+
+    let sink = Sink::start();
+    let edge_host = fixture_host(&[]);
+    let target = format!("{}/probe", sink.url);
+    let reply = get(&edge_host.url(&format!("/?fetch={target}")), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("x-fixture-fetch"),
+        Some(format!("error: fetch {target}: HttpRequestDenied").as_str())
+    );
+    assert_eq!(
+        reply.header("x-fixture-fetch-error"),
+        Some("status=403 code=HttpRequestDenied")
+    );
+    assert!(sink.received().is_empty());
 }
