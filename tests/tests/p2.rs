@@ -169,7 +169,7 @@ fn a_failed_fetch_is_the_same_error_on_the_p2_and_the_p3_build() {
         &[format!("EDGEWARE_UPSTREAM={}", upstream.url)],
     );
     let p3 = P3Host::WasmtimeServe.serve("portable/fixture-app.wasm", &[], &[]);
-    let expected_message = format!("error: fetch {refused}: ConnectionRefused");
+    let expected_message = format!("error: fetch {refused}: ErrorCode::ConnectionRefused");
     for (build, host) in [("p2", &p2), ("p3", &p3)] {
         let reply = get(&host.url(&format!("/?fetch={refused}")), &[]);
         assert_eq!(reply.status, 200, "{build}: {}", reply.body);
@@ -181,7 +181,7 @@ fn a_failed_fetch_is_the_same_error_on_the_p2_and_the_p3_build() {
         );
         assert_eq!(
             reply.header("x-fixture-fetch-error"),
-            Some("status=502 code=ConnectionRefused"),
+            Some("status=502 code=ErrorCode::ConnectionRefused"),
             "{build}"
         );
     }
@@ -193,11 +193,11 @@ fn a_failed_fetch_is_the_same_error_on_the_p2_and_the_p3_build() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         reply.header("x-fixture-fetch"),
-        Some(format!("error: fetch {target}: HttpRequestDenied").as_str())
+        Some(format!("error: fetch {target}: ErrorCode::HttpRequestDenied").as_str())
     );
     assert_eq!(
         reply.header("x-fixture-fetch-error"),
-        Some("status=403 code=HttpRequestDenied")
+        Some("status=403 code=ErrorCode::HttpRequestDenied")
     );
     assert!(sink.received().is_empty());
 }

@@ -22,7 +22,7 @@
 //! - `fetch=URL`: before calling the next handler, sends a GET to `URL` and
 //!   reports the outcome in `x-fixture-fetch` (the status, or `error: ...`
 //!   and, in `x-fixture-fetch-error`, the error's HTTP status and the
-//!   `wasi:http` error code it wraps: `status=403 code=HttpRequestDenied`,
+//!   `wasi:http` error code it wraps: `status=403 code=ErrorCode::HttpRequestDenied`,
 //!   `none` for either when it has none);
 //! - `env=NAME`: reports the guest environment variable `NAME` in
 //!   `x-fixture-env` (`unset` if it is not set);
