@@ -137,3 +137,99 @@ fn no_matcher(matcher: Option<&Expr>, why: &str) -> syn::Result<()> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(source: &str) -> ItemFn {
+        syn::parse_str(source).unwrap()
+    }
+
+    fn middleware_export(source: &str, matcher: Option<&str>) -> syn::Result<String> {
+        let matcher = matcher.map(|m| syn::parse_str::<Expr>(m).unwrap());
+        expand_middleware(&function(source), matcher).map(|tokens| tokens.to_string())
+    }
+
+    #[test]
+    fn each_middleware_shape_gets_its_export() {
+        let nextjs = middleware_export(
+            "async fn guard(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> { todo!() }",
+            Some(r#"["/admin/:path*"]"#),
+        )
+        .unwrap();
+        assert!(nextjs.contains("__serve_chain"), "{nextjs}");
+        assert!(
+            nextjs.contains(r#"Matcher :: new (["/admin/:path*"]) ?"#),
+            "{nextjs}"
+        );
+        assert!(nextjs.contains(", guard)"), "{nextjs}");
+
+        let single = middleware_export(
+            "async fn guard(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> { todo!() }",
+            Some(r#""/admin""#),
+        )
+        .unwrap();
+        assert!(
+            single.contains(r#"Matcher :: new (["/admin"])"#),
+            "{single}"
+        );
+
+        let everywhere = middleware_export(
+            "async fn tag(req: &NextRequest, event: FetchEvent) -> Result<NextResponse> { todo!() }",
+            None,
+        )
+        .unwrap();
+        assert!(
+            everywhere.contains("Chain :: new () . then (tag)"),
+            "{everywhere}"
+        );
+
+        let chain =
+            middleware_export("fn chain() -> Result<Chain<FetchEvent>> { todo!() }", None).unwrap();
+        assert!(
+            chain.contains("__serve_chain (request , event , next , chain)"),
+            "{chain}"
+        );
+
+        let handler = middleware_export(
+            "async fn handle(req: Request, event: FetchEvent, next: NextHop) -> Result<Response> { todo!() }",
+            None,
+        )
+        .unwrap();
+        assert!(
+            handler.contains("__export ! (middleware , handle)"),
+            "{handler}"
+        );
+    }
+
+    #[test]
+    fn other_shapes_and_misplaced_matchers_are_errors() {
+        let err = middleware_export("fn handle(req: Request) {}", None).unwrap_err();
+        assert!(err.to_string().contains("goes on one of"), "{err}");
+        let err = middleware_export(
+            "fn chain() -> Result<Chain<FetchEvent>> { todo!() }",
+            Some("[\"/\"]"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("a chain builder"), "{err}");
+
+        let service = expand_service(
+            Tokens::new(),
+            &function(
+                "async fn handle(req: Request, event: FetchEvent) -> Result<Response> { todo!() }",
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            service.contains("__export ! (service , handle)"),
+            "{service}"
+        );
+        let err = expand_service(Tokens::new(), &function("fn handle() {}")).unwrap_err();
+        assert!(
+            err.to_string().contains("async fn(Request, FetchEvent)"),
+            "{err}"
+        );
+    }
+}

@@ -167,10 +167,10 @@ pub enum Task {}
 impl<F, R> AfterTask<Closure> for F
 where
     F: FnOnce() -> R + 'static,
-    R: IntoTaskResult,
+    R: IntoTaskResult + 'static,
 {
-    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static {
-        async move { self().into_task_result() }
+    async fn into_outcome(self) -> Outcome {
+        self().into_task_result()
     }
 }
 
@@ -180,8 +180,8 @@ where
     T: Future + 'static,
     T::Output: IntoTaskResult,
 {
-    fn into_outcome(self) -> impl Future<Output = Outcome> + 'static {
-        async move { outcome_of(self()).await }
+    async fn into_outcome(self) -> Outcome {
+        outcome_of(self()).await
     }
 }
 

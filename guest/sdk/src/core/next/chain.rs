@@ -682,9 +682,7 @@ mod tests {
             .route(
                 Matcher::new(["/private/:p*"]).unwrap(),
                 async |req: &NextRequest, (): ()| {
-                    let mut url = req.next_url().clone();
-                    url.set_pathname("/sign-in");
-                    NextResponse::redirect(&url.href())
+                    NextResponse::redirect(req.next_url().with_pathname("/sign-in"))
                 },
             )
             .then(async move |_: &NextRequest, (): ()| {
