@@ -31,7 +31,7 @@ pub fn component(name: &str) -> PathBuf {
 /// `cargo xtask build` and ends its test binary, successfully. Where the
 /// tests must run — under CI (`CI` set) or `cargo xtask test` (which sets
 /// `EDGEWARE_WASMTIME`) — a missing `dist/` fails the test instead.
-fn built_dist() -> PathBuf {
+pub fn dist_dir() -> PathBuf {
     let dist = root().join("dist");
     if dist.is_dir() {
         return dist;
@@ -382,9 +382,9 @@ pub fn scrape(admin_url: &str) -> Vec<(String, f64)> {
 }
 
 /// `dist/<relative>`, which `cargo xtask build` must have made (e.g.
-/// `portable/hello-app.wasm`); see [`built_dist`] for a missing `dist/`.
+/// `portable/hello-app.wasm`); see [`dist_dir`] for a missing `dist/`.
 pub fn dist(relative: &str) -> PathBuf {
-    let path = built_dist().join(relative);
+    let path = dist_dir().join(relative);
     assert!(
         path.exists(),
         "{} is missing: run `cargo xtask build`",

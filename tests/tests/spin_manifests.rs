@@ -7,7 +7,7 @@
 //! and their `inherit_configuration`, and that every component they name
 //! exists after `cargo xtask build` and passes `edge-host check --target spin`.
 
-use edgeware_tests::{host_binary, root};
+use edgeware_tests::{dist_dir, host_binary, root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use toml::{Table, Value};
@@ -258,6 +258,7 @@ fn kebab(id: &str) -> bool {
 /// `edge-host check --target spin <source>`: it must pass; returns the
 /// report.
 fn spin_check(manifest: &str, source: &Path) -> String {
+    dist_dir();
     assert!(
         source.exists(),
         "{manifest}: {} is missing (run `cargo xtask build`)",
