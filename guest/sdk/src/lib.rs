@@ -32,7 +32,7 @@
 //! Build components as `cdylib` crates for `wasm32-wasip2`; the result is a
 //! WASI 0.3 component. On other targets the same API builds without a host
 //! (the attributes export nothing, [`fetch`] fails, a test can create a
-//! [`FetchEvent`] and [`settle`](FetchEvent::settle) its tasks), so
+//! `FetchEvent` and `settle()` its tasks), so
 //! `cargo check`, `cargo clippy` and `cargo test` of a component crate work
 //! natively.
 //!
