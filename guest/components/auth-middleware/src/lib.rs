@@ -186,3 +186,42 @@ fn defer_post(event: &FetchEvent, var: &str, body: serde_json::Value) {
     };
     event.wait_until(async move { edgeware::post_json(&url, body.to_string()).await.map(drop) });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeware::next::UrlConfig;
+
+    fn request(uri: &str, origin: Option<&str>) -> NextRequest {
+        let mut builder = Request::builder().uri(uri).header("host", "shop.test");
+        if let Some(origin) = origin {
+            builder = builder.header("origin", origin);
+        }
+        NextRequest::new(
+            builder.body(Body::empty()).unwrap(),
+            &UrlConfig::default(),
+            None,
+        )
+    }
+
+    #[test]
+    fn redirect_targets_stay_on_this_site() {
+        assert_eq!(local_path("/dashboard?tab=1"), "/dashboard?tab=1");
+        for elsewhere in [
+            "https://evil.test/",
+            "//evil.test/",
+            "/\\evil.test",
+            "dashboard",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(elsewhere), "/", "{elsewhere:?}");
+        }
+    }
+
+    #[test]
+    fn only_same_site_forms_sign_in() {
+        assert!(same_site(&request("/sign-in", None)));
+        assert!(same_site(&request("/sign-in", Some("https://shop.test"))));
+        assert!(!same_site(&request("/sign-in", Some("https://evil.test"))));
+    }
+}
