@@ -93,12 +93,16 @@
 //! `a|b` means `^a` or `b$`, as in Next.js); without a value, the
 //! condition holds when the value is present and not empty.
 
+mod js_regex;
 mod lookahead;
 mod path_to_regexp;
 mod source;
+#[cfg(test)]
+mod tables;
 
 use regex_lite::Regex;
 
+use self::js_regex::to_regex_lite;
 use self::lookahead::{Pattern, split_leading};
 use self::source::{Source, split_data_prefix};
 use super::cookies::{condition_cookie, header_text};
@@ -143,7 +147,7 @@ fn whole(pattern: &str) -> Result<Pattern> {
     let invalid = |why: &dyn std::fmt::Display| {
         Error::msg(format!("invalid matcher value {pattern:?}: {why}"))
     };
-    let (leading, rest) = split_leading(pattern).map_err(|e| invalid(&e))?;
+    let (leading, rest) = split_leading(&to_regex_lite(pattern)).map_err(|e| invalid(&e))?;
     let regex = regex(&format!("^{rest}$")).map_err(|e| invalid(&e))?;
     let checks = leading
         .into_iter()

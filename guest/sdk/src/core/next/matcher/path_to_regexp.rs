@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use super::js_regex::to_regex_lite;
 use super::lookahead::{Check, Leading, Unsupported, split_leading};
 
 /// The characters that end a segment (path-to-regexp's `delimiter`).
@@ -484,6 +485,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, SyntaxError> {
                 }
             }
             Matches::Custom(pattern) => {
+                let pattern = to_regex_lite(&pattern);
                 let (leading, rest) = split_leading(&pattern).map_err(SyntaxError::LookAhead)?;
                 if !leading.is_empty() {
                     let offset = fixed

@@ -66,6 +66,13 @@ impl Source {
         }
     }
 
+    /// The expression, when the data prefix is part of it (as in Next.js's
+    /// compiled `regexp`).
+    #[cfg(test)]
+    pub(crate) fn expression(&self) -> Option<&str> {
+        matches!(self.data_prefix, DataPrefix::InPattern).then(|| self.pattern.expression())
+    }
+
     /// Whether `path` (one form of the request path) is matched.
     pub(crate) fn is_match(&self, path: &str) -> bool {
         self.pattern.is_match(path)
