@@ -1013,4 +1013,119 @@ mod tests {
             ""
         ));
     }
+
+    /// The gaps the issue names, each as Next.js (path-to-regexp 6.3)
+    /// matches it.
+    #[test]
+    fn groups_repeats_and_trailing_slashes_as_path_to_regexp() {
+        let format = m(&["/:test{.:format}?"]);
+        assert!(format.matches_path("/route") && format.matches_path("/route.json"));
+        let formats = m(&["/test{.:format}+"]);
+        assert!(formats.matches_path("/test.hbs.html") && !formats.matches_path("/test"));
+        let icon = m(&["/{apple-}?icon-:res(\\d+).png"]);
+        assert!(icon.matches_path("/icon-240.png") && icon.matches_path("/apple-icon-240.png"));
+        assert!(!icon.matches_path("/pear-icon-240.png"));
+        let ext = m(&["/route.:ext(json|xml)+"]);
+        assert!(ext.matches_path("/route.xml.json") && !ext.matches_path("/route.html"));
+        let star = m(&["/route.:ext([a-z]+)*"]);
+        assert!(star.matches_path("/route") && star.matches_path("/route.json.xml"));
+        assert!(!star.matches_path("/route.123"));
+        let slash = m(&["/test/"]);
+        assert!(!slash.matches_path("/test") && slash.matches_path("/test/"));
+        assert!(m(&["/test"]).matches_path("/test/"));
+    }
+
+    /// Next.js drops path-to-regexp's `i` flag: matching is case-sensitive.
+    #[test]
+    fn matching_is_case_sensitive() {
+        let admin = m(&["/admin/:path*"]);
+        for other in ["/Admin", "/ADMIN/x", "/admin.JSON"] {
+            assert!(!admin.matches_path(other), "{other}");
+        }
+        assert!(
+            !m(&["/((?!api).*)"]).matches_path("/api") && m(&["/((?!api).*)"]).matches_path("/API")
+        );
+    }
+
+    /// A page's data, RSC and segment-prefetch URLs run its middleware, for
+    /// plain sources and for look-ahead ones (which cannot take the data
+    /// prefix into their expression).
+    #[test]
+    fn data_and_prefetch_urls_of_a_page_run_its_middleware() {
+        let dashboard = m(&["/dashboard/:path*"]);
+        let clerk = m(&CLERK);
+        let docs = m(&[NEXT_DOCS]);
+        for url in [
+            "/_next/data/b1/dashboard.json",
+            "/_next/data/b1/dashboard/settings.json",
+            "/dashboard.rsc",
+            "/dashboard/settings.rsc",
+            "/dashboard.segments/$c$children/__PAGE__.segment.rsc",
+            "/dashboard.json",
+        ] {
+            for (name, matcher) in [
+                ("dashboard", &dashboard),
+                ("clerk", &clerk),
+                ("docs", &docs),
+            ] {
+                assert!(matcher.matches_path(url), "{name}: {url}");
+            }
+        }
+        assert!(!dashboard.matches_path("/_next/data/b1/settings.json"));
+        // The build id is a whole segment before a look-ahead source.
+        let api = m(&["/((?!api).*)"]);
+        assert!(api.matches_path("/_next/data/b1/dashboard.json"));
+        assert!(!api.matches_path("/api/x"));
+        // As in Next.js: without the prefix, `_next/...` does not start with `api`.
+        assert!(api.matches_path("/_next/data/b1/api.json"));
+        let dash_only = m(&["/((?=dash).*)"]);
+        assert!(dash_only.matches_path("/_next/data/b1/dashboard.json"));
+        assert!(!dash_only.matches_path("/_next/data/b1/settings.json"));
+        // Public pages stay public in those forms too.
+        let guard = Matcher::all().except(["/", "/sign-in"]).unwrap();
+        for public in [
+            "/index",
+            "/index.rsc",
+            "/_next/data/b1/index.json",
+            "/sign-in.rsc",
+            "/_next/data/b1/sign-in.json",
+        ] {
+            assert!(!guard.matches_path(public), "{public}");
+        }
+        assert!(guard.matches_path("/_next/data/b1/dashboard.json"));
+    }
+
+    #[test]
+    fn data_urls_with_locales() {
+        let config = UrlConfig {
+            base_path: String::new(),
+            locales: vec!["en".into(), "fr".into()],
+            default_locale: Some("en".into()),
+        };
+        let dash = m(&["/dashboard/:path*"]);
+        for runs in [
+            "/_next/data/b1/fr/dashboard.json",
+            "/_next/data/b1/en/dashboard/x.json",
+        ] {
+            assert!(matches_in(&dash, runs, &config), "{runs}");
+        }
+        for skips in [
+            "/_next/data/b1/dashboard.json",
+            "/_next/data/b1/_next/dashboard.json",
+        ] {
+            assert!(!matches_in(&dash, skips, &config), "{skips}");
+        }
+        let root = m(&["/"]);
+        for runs in [
+            "/_next/data/b1/fr.json",
+            "/_next/data/b1/en",
+            "/_next/data/b1/fr/index.json",
+        ] {
+            assert!(matches_in(&root, runs, &config), "{runs}");
+        }
+        assert_eq!(
+            scoped("/_next/data/b1/fr/a.json", &config),
+            some("/_next/data/b1/a.json", "/_next/data/b1/fr/a.json")
+        );
+    }
 }
