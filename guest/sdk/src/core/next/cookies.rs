@@ -583,6 +583,9 @@ impl ResponseCookies {
 }
 
 #[cfg(test)]
+mod tables;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -715,5 +718,64 @@ mod tests {
         };
         assert!(jar.set(control).is_err());
         assert!(jar.get_all().is_empty());
+    }
+
+    /// As `@edge-runtime/cookies`: a non-zero `max_age` also sets
+    /// `Expires`, a missing path becomes `/`.
+    #[test]
+    fn max_age_sets_expires() {
+        let mut jar = ResponseCookies::default();
+        let before = SystemTime::now();
+        jar.set(ResponseCookie {
+            max_age: Some(10),
+            path: None,
+            ..ResponseCookie::new("a", "1")
+        })
+        .unwrap();
+        let cookie = jar.get("a").unwrap();
+        let expires = cookie.expires.unwrap();
+        assert!(expires >= before + Duration::from_secs(10));
+        assert!(expires <= SystemTime::now() + Duration::from_secs(10));
+        assert_eq!(cookie.path.as_deref(), Some("/"));
+        jar.set(ResponseCookie {
+            max_age: Some(0),
+            ..ResponseCookie::new("b", "1")
+        })
+        .unwrap();
+        assert_eq!(jar.get("b").unwrap().expires, None);
+    }
+
+    #[test]
+    fn set_cookie_lines_are_parsed() {
+        let cookie = ResponseCookie::parse(
+            "s=a%20b; Path=/x; Expires=Tue, 14 Nov 2023 22:13:20 GMT; max-age=60; \
+             DOMAIN=ex.com; SameSite=Lax; Priority=HIGH; Secure",
+        )
+        .unwrap();
+        assert_eq!(
+            cookie,
+            ResponseCookie {
+                path: Some("/x".into()),
+                expires: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+                max_age: Some(60),
+                domain: Some("ex.com".into()),
+                same_site: Some(SameSite::Lax),
+                priority: Some(Priority::High),
+                secure: true,
+                ..ResponseCookie::new("s", "a b")
+            }
+        );
+        assert_eq!(
+            parse_http_date("Wed, 14 Nov 2023 22:13:20 GMT"),
+            None,
+            "wrong weekday"
+        );
+        assert_eq!(ResponseCookie::parse(""), None);
+        assert_eq!(ResponseCookie::parse("a=%F6"), None);
+        let odd = ResponseCookie::parse("a=1; Max-Age=x; SameSite=odd; Expires=soon").unwrap();
+        assert_eq!(
+            (odd.max_age, odd.same_site, odd.expires),
+            (None, None, None)
+        );
     }
 }
