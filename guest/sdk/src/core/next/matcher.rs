@@ -214,7 +214,8 @@ struct Route {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PathForm {
     /// Without base path and locale segment: what patterns match. `None`
-    /// outside the base path, or for a `/_next/` path naming no locale.
+    /// outside the base path, for a `/_next/` path naming no locale, and
+    /// for a data URL with no locale segment after its build id.
     pub pathname: Option<String>,
     /// Without base path, with the locale segment (the default locale
     /// added when the path names none): what `route_with_locale` patterns
