@@ -78,6 +78,69 @@ pub fn jco() -> PathBuf {
     path
 }
 
+/// The version of workerd (npm `workerd`, Cloudflare's Workers runtime)
+/// that `cargo xtask test` installs; keep in step with `xtask/src/workers.rs`.
+pub const WORKERD_VERSION: &str = "1.20261117.1";
+
+/// The `workerd` CLI: `$EDGEWARE_WORKERD` if set, else the one `cargo xtask
+/// test` installs under `target/tools/` (with jco [`JCO_VERSION`]).
+pub fn workerd() -> PathBuf {
+    let path = std::env::var_os("EDGEWARE_WORKERD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!("workers-jco-{JCO_VERSION}-workerd-{WORKERD_VERSION}"))
+                .join("node_modules/.bin/workerd")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_WORKERD)",
+        path.display()
+    );
+    path
+}
+
+/// Builds a Worker folder from the component at `component` with the
+/// README's command, `cargo xtask workers <component> -o <folder> --env
+/// KEY=VALUE...`, into a fresh folder under `target/workers-tests/`, and
+/// returns the folder. Panics with the command's output if it fails.
+pub fn build_worker(component: &Path, env: &[String]) -> PathBuf {
+    static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let folder = root().join("target/workers-tests").join(format!(
+        "{}-{}-{}",
+        component.file_stem().unwrap().to_string_lossy(),
+        std::process::id(),
+        BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let output = worker_command(component, &folder, env)
+        .output()
+        .expect("cargo xtask workers runs");
+    assert!(
+        output.status.success(),
+        "cargo xtask workers {} failed:\n{}",
+        component.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    folder
+}
+
+/// `cargo xtask workers <component> -o <folder> --env KEY=VALUE...`, run
+/// in the workspace root with the cargo that runs the tests.
+pub fn worker_command(component: &Path, folder: &Path, env: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(root())
+        .args(["xtask", "workers"])
+        .arg(component)
+        .arg("-o")
+        .arg(folder);
+    for pair in env {
+        command.args(["--env", pair]);
+    }
+    command
+}
+
 /// Lines that arrive from a child process or a server, and a way to wait
 /// for one that matches.
 #[derive(Clone, Default)]
@@ -195,6 +258,24 @@ impl Host {
             .envs(env.iter().copied());
         let url = format!("http://127.0.0.1:{port}");
         Host::spawn(command, "jco serve", "Server listening @", Some(url))
+    }
+
+    /// Starts `workerd serve <worker>/workerd.capnp` (the `workerd` of
+    /// [`workerd`]) for a Worker folder made by `cargo xtask workers`, its
+    /// `http` socket on a free loopback port, and waits until it listens
+    /// (workerd reports that on `--control-fd`, here its stdout).
+    pub fn workerd_serve(worker: &Path) -> Host {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut command = Command::new(workerd());
+        command
+            .current_dir(worker)
+            .args(["serve", "workerd.capnp", "--verbose", "--control-fd=1"])
+            .arg(format!("--socket-addr=http=127.0.0.1:{port}"));
+        let url = format!("http://127.0.0.1:{port}");
+        Host::spawn(command, "workerd serve", "\"event\":\"listen\"", Some(url))
     }
 
     /// Spawns `command`, records its output, and waits for the line that

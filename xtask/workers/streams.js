@@ -1,7 +1,7 @@
 // Reading a guest's `stream<u8>` (a jco stream) in chunks.
 
-/** The largest read asked of a guest stream at once. */
-const CHUNK = 64 * 1024;
+/** The largest read asked of a guest stream at once, in bytes. */
+export const CHUNK = 64 * 1024;
 
 /** Yields the bytes of a jco `stream<u8>` as `Uint8Array` chunks until it ends. */
 export async function* readChunks(stream) {

@@ -10,7 +10,7 @@
 import { coreModules, instantiate } from "./component-modules.js";
 import { edgeFetch } from "./edge-fetch.js";
 import { outboundHttp } from "./outbound.js";
-import { fromWasiFields, settleTransmission, toWasiFields, wasiHttpTypes } from "./http-types.js";
+import { fromWasiFields, toWasiFields, wasiHttpTypes } from "./http-types.js";
 import { readChunks } from "./streams.js";
 import { wasi } from "./wasi.js";
 
@@ -18,6 +18,9 @@ const { Request: WasiRequest, Response: WasiResponse } = wasiHttpTypes;
 
 /** `wasi:http/types.method` cases, as jco represents them. */
 const METHODS = ["get", "head", "post", "put", "delete", "connect", "options", "trace", "patch"];
+
+/** Statuses whose responses have no body (`Response` refuses one). */
+const NULL_BODY_STATUSES = [101, 204, 205, 304];
 
 export default {
   async fetch(request, env, ctx) {
@@ -73,7 +76,9 @@ function toWasiRequest(request) {
  * to the runtime, the guest's transmission future resolves.
  */
 function fromWasiResponse(response) {
-  const [contents] = WasiResponse.consumeBody(response, Promise.resolve({ tag: "ok", val: undefined }));
+  let sent;
+  const outcome = new Promise((resolve) => (sent = resolve));
+  const [contents] = WasiResponse.consumeBody(response, outcome);
   const chunks = readChunks(contents);
   const body = new ReadableStream({
     async pull(controller) {
@@ -81,27 +86,29 @@ function fromWasiResponse(response) {
         const { done, value } = await chunks.next();
         if (done) {
           controller.close();
-          settleTransmission(response, { tag: "ok", val: undefined });
+          sent({ tag: "ok", val: undefined });
         } else {
           controller.enqueue(value);
         }
       } catch (error) {
-        settleTransmission(response, { tag: "err", val: { tag: "internal-error", val: String(error) } });
+        sent({ tag: "err", val: { tag: "internal-error", val: String(error) } });
         controller.error(error);
       }
     },
     cancel() {
-      settleTransmission(response, { tag: "err", val: { tag: "connection-terminated" } });
+      sent({ tag: "err", val: { tag: "connection-terminated" } });
       return chunks.return?.();
     },
   });
   const status = response.getStatusCode();
-  // A null-body status cannot carry a stream.
-  const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
-  if (nullBody) {
-    void body.cancel();
+  const headers = fromWasiFields(response.getHeaders());
+  if (NULL_BODY_STATUSES.includes(status)) {
+    // These statuses carry no body: whatever the guest wrote is dropped.
+    void chunks.return();
+    sent({ tag: "ok", val: undefined });
+    return new Response(null, { status, headers });
   }
-  return new Response(nullBody ? null : body, { status, headers: fromWasiFields(response.getHeaders()) });
+  return new Response(body, { status, headers });
 }
 
 /** A plain-text error that names the request id and nothing more. */

@@ -1,0 +1,233 @@
+//! The same components on Cloudflare's runtime: `cargo xtask workers` turns
+//! `dist/composed/*` (which import `edge:fetch`) into Worker folders, and a
+//! real `workerd serve` (npm `workerd`, installed by `cargo xtask test`)
+//! runs them on loopback. The Worker hands each `wait-until` future to
+//! `ctx.waitUntil()`; what the guests do after the response shows at
+//! loopback sinks, as in `portable.rs`, `nextjs.rs` and `wait_until.rs`.
+
+use edgeware_tests::{Host, Reply, Sink, build_worker, dist, get, root, worker_command};
+use std::path::Path;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// `cargo xtask workers dist/<app> --env ...`, then `workerd serve` on it.
+fn serve(app: &str, env: &[String]) -> Host {
+    let worker = build_worker(&dist(app), env);
+    Host::workerd_serve(&worker)
+}
+
+fn assert_no_internal_headers(reply: &Reply) {
+    assert!(
+        !reply
+            .headers
+            .iter()
+            .any(|(n, _)| n.starts_with("x-middleware-")),
+        "{:?}",
+        reply.headers
+    );
+}
+
+#[test]
+fn deferred_task_runs_after_the_response_through_ctx_wait_until() {
+    let sink = Sink::start();
+    let host = serve(
+        "composed/hello-app.wasm",
+        &[format!("DEFERRED_URL={}/telemetry", sink.url)],
+    );
+
+    let reply = get(&host.url("/hello?from=test"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert!(
+        reply.body.contains("edgeware demo origin"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    assert!(
+        sink.received().is_empty(),
+        "the deferred call must not have run yet"
+    );
+
+    // hello-middleware's task sleeps 1 s after the handler returned, then
+    // POSTs to the sink, with the request id the Worker gave it.
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
+    assert!(calls[0].body.contains("\"path\":\"/hello\""), "{}", calls[0].body);
+    assert!(calls[0].body.contains("\"requestId\":\""), "{}", calls[0].body);
+    let after = calls[0].at.duration_since(reply.done);
+    assert!(
+        after >= SECOND * 8 / 10,
+        "the call came {after:?} after the response"
+    );
+}
+
+#[test]
+fn every_task_runs_including_late_registrations() {
+    let sink = Sink::start();
+    let host = serve("composed/fixture-app.wasm", &[]);
+    let url = format!("{}/task", sink.url);
+    let reply = get(
+        &host.url(&format!("/?task=sleep&ms=300&count=3&late=1&url={url}")),
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-fixture-tasks"), Some("3"));
+    assert!(
+        sink.received().is_empty(),
+        "no task may have run before the response"
+    );
+    // Three tasks registered by the handler, and one more by each of them.
+    let calls = sink.wait_for(6, 10 * SECOND);
+    assert!(calls.iter().all(|call| call.at > reply.done));
+    std::thread::sleep(SECOND / 2);
+    assert_eq!(sink.received().len(), 6, "each task runs once");
+}
+
+#[test]
+fn two_middlewares_composed_with_wac_run_end_to_end() {
+    let sink = Sink::start();
+    // hello-middleware -> fixture-middleware -> demo-origin, one component.
+    let host = serve(
+        "composed/chain-app.wasm",
+        &[format!("DEFERRED_URL={}/hello", sink.url)],
+    );
+    let fixture_url = format!("{}/fixture", sink.url);
+    let reply = get(
+        &host.url(&format!("/chain.json?task=sleep&ms=200&url={fixture_url}")),
+        &[("x-visible", "yes")],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert_eq!(reply.header("x-fixture"), Some("1"));
+    assert!(
+        reply.body.contains("\"path\": \"/chain.json\""),
+        "origin answered: {}",
+        reply.body
+    );
+    assert!(reply.body.contains("x-visible"), "{}", reply.body);
+    // The inner middleware's task after 200 ms, the outer one's after 1 s.
+    let calls = sink.wait_for(2, 10 * SECOND);
+    let lines: Vec<&str> = calls.iter().map(|c| c.request_line.as_str()).collect();
+    assert_eq!(lines, ["POST /fixture HTTP/1.1", "POST /hello HTTP/1.1"]);
+    assert!(calls.iter().all(|call| call.at > reply.done));
+}
+
+#[test]
+fn handler_error_answers_5xx_and_its_task_still_runs() {
+    let sink = Sink::start();
+    let host = serve("composed/fixture-app.wasm", &[]);
+    let reply = get(
+        &host.url(&format!(
+            "/?task=sleep&ms=1000&url={}/task&fail=error",
+            sink.url
+        )),
+        &[],
+    );
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    let calls = sink.wait_for(1, 10 * SECOND);
+    assert_eq!(calls[0].request_line, "POST /task HTTP/1.1");
+    assert!(calls[0].at > reply.done, "the task ran after the 5xx");
+}
+
+#[test]
+fn client_sent_internal_headers_never_reach_the_guests() {
+    let host = serve("composed/fixture-app.wasm", &[]);
+    let reply = get(
+        &host.url("/echo.json"),
+        &[
+            (
+                "x-middleware-subrequest",
+                "middleware:middleware:middleware",
+            ),
+            ("x-middleware-override-headers", "authorization"),
+            ("x-middleware-request-authorization", "Bearer forged"),
+            ("x-visible", "yes"),
+        ],
+    );
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("x-visible"), "{}", reply.body);
+    assert!(!reply.body.contains("x-middleware"), "{}", reply.body);
+    assert!(!reply.body.contains("forged"), "{}", reply.body);
+    assert_no_internal_headers(&reply);
+}
+
+#[test]
+fn signed_out_redirect_returns_early_and_still_sends_telemetry() {
+    let (telemetry, sync) = (Sink::start(), Sink::start());
+    let host = serve(
+        "composed/auth-app.wasm",
+        &[
+            "AUTH_SECRET=test-secret-0123456789".to_string(),
+            format!("TELEMETRY_URL={}/telemetry", telemetry.url),
+            format!("SESSION_SYNC_URL={}/sync", sync.url),
+        ],
+    );
+    let reply = get(&host.url("/dashboard/settings?tab=1"), &[]);
+    assert_eq!(reply.status, 307, "{}", reply.body);
+    assert_eq!(
+        reply.header("location"),
+        Some("/sign-in?redirect_url=%2Fdashboard%2Fsettings%3Ftab%3D1")
+    );
+    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    let posted = telemetry.wait_for(1, 10 * SECOND);
+    assert_eq!(posted[0].request_line, "POST /telemetry HTTP/1.1");
+    assert!(
+        posted[0].body.contains("\"reason\":\"missing\""),
+        "{}",
+        posted[0].body
+    );
+    assert!(posted[0].at > reply.done);
+    assert!(sync.received().is_empty());
+}
+
+/// What `cargo xtask workers` says about a file it cannot turn into a
+/// Worker: it fails, names the file and the reason, and writes nothing.
+fn refused(component: &Path) -> String {
+    let folder = root().join("target/workers-tests").join(format!(
+        "refused-{}-{}",
+        component.file_stem().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
+    let output = worker_command(component, &folder, &[])
+        .output()
+        .expect("cargo xtask workers runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(!folder.exists(), "nothing is written for a refused component");
+    assert!(
+        stderr.contains(&component.display().to_string()),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn the_build_step_refuses_what_cannot_be_a_worker() {
+    let scratch = root().join("target/workers-tests");
+    std::fs::create_dir_all(&scratch).unwrap();
+
+    let text = scratch.join(format!("not-wasm-{}.wasm", std::process::id()));
+    std::fs::write(&text, "hello").unwrap();
+    assert!(refused(&text).contains("is not a WebAssembly component"));
+
+    let core = scratch.join(format!("core-module-{}.wasm", std::process::id()));
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    assert!(refused(&core).contains("is a core WebAssembly module, not a component"));
+
+    // The adapter exports edge:fetch, not a handler.
+    let adapter = refused(&dist("edge-fetch-adapter.wasm"));
+    assert!(
+        adapter.contains("does not export wasi:http/handler@0.3.0"),
+        "{adapter}"
+    );
+
+    // A middleware alone still imports its next hop.
+    let middleware = refused(&dist("hello-middleware.wasm"));
+    assert!(
+        middleware.contains("imports wasi:http/handler@0.3.0")
+            && middleware.contains("cargo xtask compose"),
+        "{middleware}"
+    );
+}
