@@ -153,6 +153,7 @@ fn build_in(tools: &Tools, staging: &Path, options: &Options) -> anyhow::Result<
 
     let js_path = staging.join("component.js");
     let js = std::fs::read_to_string(&js_path).context("reading jco's component.js")?;
+    let js = keep_tasks_of_failed_exports(&js)?;
     let (js, helpers) = extract_inline_modules(&js)?;
     std::fs::write(&js_path, js)?;
     for (name, bytes) in &helpers {
@@ -319,6 +320,42 @@ fn extract_inline_modules(js: &str) -> anyhow::Result<(String, Vec<(String, Vec<
     }
     out.push_str(rest);
     Ok((out, modules))
+}
+
+/// jco 1.35 ends the guest task of an async export that returned `err`
+/// (its `catch` calls `task.exit()` once the `err` has been thrown as a
+/// `ComponentError`), so work the guest still drives on that task, such as
+/// deferred tasks registered before a handler error, never runs; the guest
+/// task of an `ok` export lives on until its callback says it is done. The
+/// patch leaves a task that the guest has resolved, with either result, to
+/// its callback loop, as for `ok`; a task that failed before resolving
+/// (a trap) is still ended.
+fn keep_tasks_of_failed_exports(js: &str) -> anyhow::Result<String> {
+    const EXIT: &str = "if (!task.isExited()) { task.exit({ skipExclusiveLockCheck: true }); }";
+    const KEPT: &str = "if (!task.isExited() && !task.isResolvedState()) { task.exit({ skipExclusiveLockCheck: true }); }";
+    let mut out = String::with_capacity(js.len());
+    let mut patched = 0;
+    let mut rest = js;
+    while let Some(at) = rest.find(EXIT) {
+        let (before, after) = (&rest[..at], &rest[at + EXIT.len()..]);
+        let in_export_catch = before
+            .trim_end()
+            .strip_suffix('}')
+            .is_some_and(|before| before.trim_end().ends_with("task.reject(err);"))
+            && after.trim_start().starts_with("throw err;");
+        out.push_str(before);
+        out.push_str(if in_export_catch { KEPT } else { EXIT });
+        patched += usize::from(in_export_catch);
+        rest = after;
+    }
+    out.push_str(rest);
+    if patched == 0 {
+        bail!(
+            "jco's output no longer has the export `catch` that ends a failed task \
+             (jco {JCO_VERSION} expected): check the workaround in xtask/src/workers.rs"
+        );
+    }
+    Ok(out)
 }
 
 /// `component-modules.js`: the core modules as Workers load them (an
@@ -498,6 +535,20 @@ mod tests {
             modules,
             [("component.inline1.wasm".to_string(), b"\0asm".to_vec())]
         );
+    }
+
+    #[test]
+    fn only_the_export_catch_keeps_a_resolved_task() {
+        let js = "} catch (err) {\n  if (!task.isResolvedState()) {\n    task.reject(err);\n  }\n  \
+                  if (!task.isExited()) { task.exit({ skipExclusiveLockCheck: true }); }\n  throw err;\n}\n\
+                  other(); if (!task.isExited()) { task.exit({ skipExclusiveLockCheck: true }); } next();";
+        let out = keep_tasks_of_failed_exports(js).unwrap();
+        assert_eq!(
+            out.matches("!task.isResolvedState()) { task.exit").count(),
+            1
+        );
+        assert!(out.ends_with("other(); if (!task.isExited()) { task.exit({ skipExclusiveLockCheck: true }); } next();"));
+        assert!(keep_tasks_of_failed_exports("no export here").is_err());
     }
 
     #[test]

@@ -3,8 +3,17 @@
 /** The largest read asked of a guest stream at once, in bytes. */
 export const CHUNK = 64 * 1024;
 
-/** Yields the bytes of a jco `stream<u8>` as `Uint8Array` chunks until it ends. */
+/**
+ * Yields the bytes of a jco `stream<u8>` (or of a `ReadableStream`, what
+ * the shim gives for absent contents) as `Uint8Array` chunks until it ends.
+ */
 export async function* readChunks(stream) {
+  if (stream instanceof ReadableStream) {
+    for await (const chunk of stream) {
+      yield chunk instanceof Uint8Array ? chunk : Uint8Array.from(chunk);
+    }
+    return;
+  }
   for (;;) {
     const result = await stream.read({ count: CHUNK });
     if (result === undefined || result === null) {
