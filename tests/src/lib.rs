@@ -90,7 +90,9 @@ pub fn workerd() -> PathBuf {
         .unwrap_or_else(|| {
             root()
                 .join("target/tools")
-                .join(format!("workers-jco-{JCO_VERSION}-workerd-{WORKERD_VERSION}"))
+                .join(format!(
+                    "workers-jco-{JCO_VERSION}-workerd-{WORKERD_VERSION}"
+                ))
                 .join("node_modules/.bin/workerd")
         });
     assert!(

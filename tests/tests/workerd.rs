@@ -54,8 +54,16 @@ fn deferred_task_runs_after_the_response_through_ctx_wait_until() {
     // POSTs to the sink, with the request id the Worker gave it.
     let calls = sink.wait_for(1, 10 * SECOND);
     assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
-    assert!(calls[0].body.contains("\"path\":\"/hello\""), "{}", calls[0].body);
-    assert!(calls[0].body.contains("\"requestId\":\""), "{}", calls[0].body);
+    assert!(
+        calls[0].body.contains("\"path\":\"/hello\""),
+        "{}",
+        calls[0].body
+    );
+    assert!(
+        calls[0].body.contains("\"requestId\":\""),
+        "{}",
+        calls[0].body
+    );
     let after = calls[0].at.duration_since(reply.done);
     assert!(
         after >= SECOND * 8 / 10,
@@ -195,7 +203,10 @@ fn refused(component: &Path) -> String {
         .expect("cargo xtask workers runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{stderr}");
-    assert!(!folder.exists(), "nothing is written for a refused component");
+    assert!(
+        !folder.exists(),
+        "nothing is written for a refused component"
+    );
     assert!(
         stderr.contains(&component.display().to_string()),
         "{stderr}"
@@ -230,4 +241,116 @@ fn the_build_step_refuses_what_cannot_be_a_worker() {
             && middleware.contains("cargo xtask compose"),
         "{middleware}"
     );
+}
+
+/// The Next.js contract on every chain path of `next-fixture` (continue,
+/// request-header override, rewrite, external rewrite through the Worker's
+/// `fetch`, redirect, JSON answer, error, panic), as `nextjs.rs` checks it
+/// on the other hosts.
+#[test]
+fn every_chain_path_follows_the_next_js_contract() {
+    let upstream = Sink::answering(200, "proxied");
+    let host = serve("composed/next-fixture-app.wasm", &[]);
+    let echo = |path: &str| {
+        get(
+            &host.url(path),
+            &[("accept", "application/json"), ("x-drop", "1")],
+        )
+    };
+
+    let next = echo("/echo.json?do=next");
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_eq!(next.header("x-chain"), Some("1"));
+    assert!(next.body.contains("\"name\": \"x-drop\""), "{}", next.body);
+
+    let over = echo("/echo.json?do=override");
+    assert_eq!(over.status, 200, "{}", over.body);
+    assert!(
+        over.body.contains("\"name\": \"x-injected\""),
+        "{}",
+        over.body
+    );
+    assert!(!over.body.contains("\"name\": \"x-drop\""), "{}", over.body);
+    assert_eq!(
+        over.header("x-injected"),
+        None,
+        "overrides never reach the client"
+    );
+
+    let rewrite = echo("/echo.json?do=rewrite");
+    assert_eq!(rewrite.status, 200, "{}", rewrite.body);
+    assert!(
+        rewrite.body.contains("\"path\": \"/rewritten\""),
+        "{}",
+        rewrite.body
+    );
+
+    let external = echo(&format!("/?do=external&url={}/ext", upstream.url));
+    assert_eq!(external.status, 200, "{}", external.body);
+    assert_eq!(external.body, "proxied");
+    assert_eq!(
+        upstream.wait_for(1, 5 * SECOND)[0].request_line,
+        "GET /ext HTTP/1.1"
+    );
+
+    let redirect = echo("/?do=redirect");
+    assert_eq!(redirect.status, 307, "{}", redirect.body);
+    assert_eq!(redirect.header("location"), Some("/elsewhere"));
+
+    let json = echo("/?do=json");
+    assert_eq!(json.status, 200);
+    assert_eq!(json.body, r#"{"from":"fixture"}"#);
+
+    // A failing and a trapping middleware answer 500, naming the request id.
+    for path in ["/?do=error", "/?do=panic"] {
+        let reply = echo(path);
+        assert_eq!(reply.status, 500, "{path}: {}", reply.body);
+        assert!(reply.body.contains("request id"), "{}", reply.body);
+    }
+    // A fresh instance per request: the trap took no later request with it.
+    assert_eq!(echo("/echo.json?do=next").status, 200);
+    for reply in [&next, &over, &rewrite, &external, &redirect, &json] {
+        assert_no_internal_headers(reply);
+    }
+}
+
+/// The README's first middleware: `event.after()` runs once the response
+/// has been sent (its transmission future resolves when the Worker has
+/// handed over the body's last byte), on the redirect path too.
+#[test]
+fn after_runs_once_the_response_has_been_sent() {
+    let host = serve("composed/first-app.wasm", &[]);
+    let redirected = get(&host.url("/admin/panel"), &[]);
+    assert_eq!(redirected.status, 307, "{}", redirected.body);
+    assert!(
+        redirected.header("location").unwrap().ends_with("/"),
+        "{:?}",
+        redirected.header("location")
+    );
+    host.log.wait_for(&["checked /admin/panel"], 1, 10 * SECOND);
+
+    let guarded = get(&host.url("/admin/users"), &[("cookie", "role=admin")]);
+    assert_eq!(guarded.status, 200, "{}", guarded.body);
+    assert_eq!(guarded.header("x-guarded"), Some("1"));
+    assert!(guarded.body.contains("x-role"), "{}", guarded.body);
+    host.log.wait_for(&["checked /admin/users"], 1, 10 * SECOND);
+}
+
+/// A `dist/portable/*` component has the adapter composed in: it imports no
+/// `edge:fetch`, so the Worker never sees its deferred tasks and cannot hand
+/// them to `ctx.waitUntil`. It answers, but Workers cancel what is still
+/// pending once the response is done: the deferred POST never arrives.
+#[test]
+fn portable_component_answers_but_workers_cancel_its_deferred_work() {
+    let sink = Sink::start();
+    let host = serve(
+        "portable/hello-app.wasm",
+        &[format!("DEFERRED_URL={}/telemetry", sink.url)],
+    );
+    let reply = get(&host.url("/portable"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    // hello-middleware's task would post 1 s after the response.
+    std::thread::sleep(3 * SECOND);
+    assert!(sink.received().is_empty(), "{:?}", sink.received());
 }

@@ -18,7 +18,8 @@ const HANDLER: &str = "wasi:http/handler@0.3.0";
 
 /// The interfaces the Worker provides, as `name@version-prefix`: jco keys
 /// imports by name alone, and the JavaScript in `xtask/workers/wasi.js`,
-/// `edge-fetch.js` and `outbound.js` implements these versions.
+/// `edge-fetch.js` and `outbound.js` implements these versions (where 0.2
+/// and 0.3 are both listed, the functions have the same names and types).
 const PROVIDED: &[&str] = &[
     "edge:fetch/fetch-event@0.1.",
     "edge:fetch/wait-until@0.1.",
@@ -30,6 +31,7 @@ const PROVIDED: &[&str] = &[
     "wasi:clocks/wall-clock@0.2.",
     "wasi:clocks/types@0.3.",
     "wasi:cli/environment@0.2.",
+    "wasi:cli/environment@0.3.",
     "wasi:cli/exit@0.2.",
     "wasi:cli/stdin@0.2.",
     "wasi:cli/stdout@0.2.",
@@ -43,8 +45,11 @@ const PROVIDED: &[&str] = &[
     "wasi:io/poll@0.2.",
     "wasi:io/streams@0.2.",
     "wasi:random/random@0.2.",
+    "wasi:random/random@0.3.",
     "wasi:random/insecure@0.2.",
+    "wasi:random/insecure@0.3.",
     "wasi:random/insecure-seed@0.2.",
+    "wasi:random/insecure-seed@0.3.",
 ];
 
 /// The glue modules, bundled with the transpiled component.

@@ -6,6 +6,9 @@ import { readChunks } from "./streams.js";
 
 const { Response: WasiResponse } = wasiHttpTypes;
 
+/** Methods whose requests `fetch` refuses to give a body. */
+const BODILESS_METHODS = ["GET", "HEAD"];
+
 /** An error `send` returns to the guest: jco passes `payload` as the `error-code`. */
 class HttpError extends Error {
   constructor(payload) {
@@ -45,7 +48,14 @@ async function send(request) {
       for await (const chunk of readChunks(contents)) {
         parts.push(chunk);
       }
-      init.body = new Blob(parts);
+      const body = new Blob(parts);
+      if (body.size > 0 && BODILESS_METHODS.includes(init.method)) {
+        throw new HttpError({ tag: "internal-error", val: `Workers' fetch cannot send a ${init.method} request with a body` });
+      }
+      // A GET passed on with its (empty) incoming body goes out without one.
+      if (body.size > 0 || !BODILESS_METHODS.includes(init.method)) {
+        init.body = body;
+      }
     }
     const trailers = await request._trailers();
     if (trailers?.tag === "err") {

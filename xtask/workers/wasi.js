@@ -11,9 +11,42 @@ import { insecure, insecureSeed, random } from "@bytecodealliance/preview2-shim/
 import { monotonicClock as monotonicClock3, systemClock } from "@bytecodealliance/preview3-shim/clocks";
 import { wasiHttpTypes } from "./http-types.js";
 
+/**
+ * A console output stream for the guest's stdout or stderr: a line is
+ * logged once it is complete (Rust's unbuffered stderr writes a line in
+ * pieces, each flushed), what is left when the stream is dropped last.
+ */
+function lines(log) {
+  const decoder = new TextDecoder();
+  let pending = "";
+  return {
+    write(contents) {
+      pending += decoder.decode(contents, { stream: true });
+      const complete = pending.split("\n");
+      pending = complete.pop();
+      for (const line of complete) {
+        log(line.endsWith("\r") ? line.slice(0, -1) : line);
+      }
+    },
+    flush() {},
+    blockingFlush() {},
+    drop() {
+      pending += decoder.decode();
+      if (pending) {
+        log(pending);
+      }
+      pending = "";
+    },
+  };
+}
+
 /** The WASI imports, with `environment` (name to value) as the guest's environment. */
 export function wasi(environment) {
-  const cli = createCli({ environment });
+  const cli = createCli({
+    environment,
+    stdout: lines((line) => console.log(line)),
+    stderr: lines((line) => console.error(line)),
+  });
   return {
     "wasi:cli/environment": cli.environment,
     "wasi:cli/exit": cli.exit,
