@@ -104,10 +104,11 @@ pub fn workerd() -> PathBuf {
 }
 
 /// Builds a Worker folder from the component at `component` with the
-/// README's command, `cargo xtask workers <component> -o <folder> --env
-/// KEY=VALUE...`, into a fresh folder under `target/workers-tests/`, and
-/// returns the folder. Panics with the command's output if it fails.
-pub fn build_worker(component: &Path, env: &[String]) -> PathBuf {
+/// README's command, `cargo xtask workers <component> -o <folder> <args>`
+/// (`args` such as `--env KEY=VALUE`), into a fresh folder under
+/// `target/workers-tests/`, and returns the folder. Panics with the
+/// command's output if it fails.
+pub fn build_worker(component: &Path, args: &[&str]) -> PathBuf {
     static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let folder = root().join("target/workers-tests").join(format!(
         "{}-{}-{}",
@@ -115,7 +116,7 @@ pub fn build_worker(component: &Path, env: &[String]) -> PathBuf {
         std::process::id(),
         BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let output = worker_command(component, &folder, env)
+    let output = worker_command(component, &folder, args)
         .output()
         .expect("cargo xtask workers runs");
     assert!(
@@ -127,19 +128,17 @@ pub fn build_worker(component: &Path, env: &[String]) -> PathBuf {
     folder
 }
 
-/// `cargo xtask workers <component> -o <folder> --env KEY=VALUE...`, run
-/// in the workspace root with the cargo that runs the tests.
-pub fn worker_command(component: &Path, folder: &Path, env: &[String]) -> Command {
+/// `cargo xtask workers <component> -o <folder> <args>`, run in the
+/// workspace root with the cargo that runs the tests.
+pub fn worker_command(component: &Path, folder: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO"));
     command
         .current_dir(root())
         .args(["xtask", "workers"])
         .arg(component)
         .arg("-o")
-        .arg(folder);
-    for pair in env {
-        command.args(["--env", pair]);
-    }
+        .arg(folder)
+        .args(args);
     command
 }
 

@@ -11,10 +11,14 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// `cargo xtask workers dist/<app> --env ...`, then `workerd serve` on it.
+/// `cargo xtask workers dist/<app> --env KEY=VALUE...`, then `workerd
+/// serve` on it.
 fn serve(app: &str, env: &[String]) -> Host {
-    let worker = build_worker(&dist(app), env);
-    Host::workerd_serve(&worker)
+    let mut args = Vec::new();
+    for pair in env {
+        args.extend(["--env", pair.as_str()]);
+    }
+    Host::workerd_serve(&build_worker(&dist(app), &args))
 }
 
 fn assert_no_internal_headers(reply: &Reply) {
@@ -353,4 +357,51 @@ fn portable_component_answers_but_workers_cancel_its_deferred_work() {
     // hello-middleware's task would post 1 s after the response.
     std::thread::sleep(3 * SECOND);
     assert!(sink.received().is_empty(), "{:?}", sink.received());
+}
+
+/// How many times `"field":"value"` occurs in next-fixture's geo answer
+/// (twice when both `NextRequest::geo` and `FetchEvent::geo` tell it).
+fn told(reply: &Reply, field: &str, value: &str) -> usize {
+    reply
+        .body
+        .matches(&format!("\"{field}\":\"{value}\""))
+        .count()
+}
+
+/// `request.cf` as Cloudflare's edge fills it, which a local workerd takes
+/// from the header named with `--cf-blob-header` (JSON).
+const CF_BLOB: &str = r#"{"city":"Lisbon","country":"PT","regionCode":"11","latitude":"38.71667","longitude":"-9.13333","colo":"LIS"}"#;
+
+/// Geo is `request.cf`'s, and only that: on Cloudflare the edge sets it; a
+/// local workerd has none unless it was built with `--cf-blob-header`
+/// (for a trusted proxy in front of it), and client-sent `cf-*` headers
+/// are never geo.
+#[test]
+fn geo_comes_from_request_cf_only() {
+    let fixture = dist("composed/next-fixture-app.wasm");
+    let host = Host::workerd_serve(&build_worker(&fixture, &[]));
+    let reply = get(
+        &host.url("/?do=geo"),
+        &[("cf-ipcountry", "DE"), ("cf-blob", CF_BLOB)],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains("\"request\":null") && reply.body.contains("\"event\":null"),
+        "{}",
+        reply.body
+    );
+    drop(host);
+
+    let host = Host::workerd_serve(&build_worker(&fixture, &["--cf-blob-header", "cf-blob"]));
+    let reply = get(&host.url("/?do=geo"), &[("cf-blob", CF_BLOB)]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for (field, value) in [
+        ("city", "Lisbon"),
+        ("country", "PT"),
+        ("region", "11"),
+        ("latitude", "38.71667"),
+        ("longitude", "-9.13333"),
+    ] {
+        assert_eq!(told(&reply, field, value), 2, "{field}: {}", reply.body);
+    }
 }

@@ -114,6 +114,11 @@ enum Task {
         /// Minify `worker.js`.
         #[arg(long)]
         minify: bool,
+        /// Let the local `workerd serve` fill `request.cf` (geo) from this
+        /// request header's JSON: only behind a proxy that sets it, since
+        /// clients can send any header. On Cloudflare the edge fills it.
+        #[arg(long, value_name = "HEADER")]
+        cf_blob_header: Option<String>,
     },
     /// Run the SDK's `cargo fuzz` targets (guest/sdk/fuzz), each for a
     /// bounded time, growing the corpus kept in the repository. Installs
@@ -208,6 +213,7 @@ fn main() -> anyhow::Result<()> {
             env,
             addr,
             minify,
+            cf_blob_header,
         } => {
             let name = name.unwrap_or_else(|| workers::default_name(&component));
             let output = output.unwrap_or_else(|| root.join("dist/workers").join(&name));
@@ -220,6 +226,7 @@ fn main() -> anyhow::Result<()> {
                     env,
                     addr,
                     minify,
+                    cf_blob_header,
                 },
             )
         }

@@ -89,6 +89,10 @@ pub struct Options {
     pub addr: String,
     /// Minify the bundled `worker.js`.
     pub minify: bool,
+    /// The request header from which the local `workerd serve` fills
+    /// `request.cf` (JSON), for a trusted proxy in front of it; on
+    /// Cloudflare the edge fills it.
+    pub cf_blob_header: Option<String>,
 }
 
 /// Builds the Worker folder described by `options`.
@@ -426,11 +430,16 @@ fn workerd_capnp(options: &Options, modules: &[String]) -> String {
          # The Worker's outbound fetch (the guest's wasi:http/client): public\n    \
          # addresses and loopback, so that local origins and sinks answer.\n    \
          (name = \"internet\", network = (allow = [\"public\", \"local\"])),\n  ],\n  \
-         sockets = [(name = \"http\", address = {addr}, http = (), service = \"main\")],\n);\n\n\
+         sockets = [(name = \"http\", address = {addr}, http = ({http}), service = \"main\")],\n);\n\n\
          const worker :Workerd.Worker = (\n  modules = [\n    \
          (name = \"worker.js\", esModule = embed \"worker.js\"),\n",
         component = options.component.display(),
         addr = quoted(&options.addr),
+        http = options
+            .cf_blob_header
+            .as_deref()
+            .map(|header| format!("cfBlobHeader = {}", quoted(header)))
+            .unwrap_or_default(),
     );
     for name in modules {
         let _ = writeln!(capnp, "    (name = {0}, wasm = embed {0}),", quoted(name));
