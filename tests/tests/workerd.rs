@@ -5,7 +5,7 @@
 //! `ctx.waitUntil()`; what the guests do after the response shows at
 //! loopback sinks, as in `portable.rs`, `nextjs.rs` and `wait_until.rs`.
 
-use edgeware_tests::{Host, Reply, Sink, build_worker, dist, get, root, worker_command};
+use edgeware_tests::{Host, Reply, Sink, build_worker, dist, get, root, worker_command, wrangler};
 use std::path::Path;
 use std::time::Duration;
 
@@ -404,4 +404,37 @@ fn geo_comes_from_request_cf_only() {
     ] {
         assert_eq!(told(&reply, field, value), 2, "{field}: {}", reply.body);
     }
+}
+
+/// The folder is what `wrangler deploy` uploads as it is: the README's
+/// deploy command, with `--dry-run` (no account here), takes the bundle,
+/// every core module as compiled wasm, and the `[vars]`.
+#[test]
+fn wrangler_deploy_takes_the_worker_folder_as_it_is() {
+    let worker = build_worker(
+        &dist("composed/hello-app.wasm"),
+        &["--env", "DEFERRED_URL=https://telemetry.example.com/v1"],
+    );
+    let (node, cli) = wrangler();
+    let output = std::process::Command::new(node)
+        .arg(cli)
+        .args(["deploy", "--dry-run", "--outdir"])
+        .arg(worker.join("dry-run"))
+        .current_dir(&worker)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .output()
+        .expect("wrangler runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("--dry-run: exiting now"), "{stdout}");
+    assert!(
+        stdout.contains("component.core.wasm") && stdout.contains("compiled-wasm"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("env.DEFERRED_URL"), "{stdout}");
+    assert!(worker.join("dry-run/worker.js").exists());
 }

@@ -167,6 +167,7 @@ fn main() -> anyhow::Result<()> {
             let wasmtime = ensure_wasmtime(&root)?;
             let jco = ensure_jco(&root)?;
             let workers_tools = workers::ensure_tools(&root)?;
+            let wrangler = workers::ensure_wrangler(&root)?;
             let summary = root.join(RELIABILITY_SUMMARY);
             let _ = std::fs::remove_file(&summary);
             // The default members: everything but the wasm-only components.
@@ -175,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                 .env("EDGEWARE_WASMTIME", &wasmtime)
                 .env("EDGEWARE_JCO", &jco)
                 .env("EDGEWARE_WORKERD", workers_tools.workerd())
+                .env("EDGEWARE_WRANGLER", &wrangler)
                 .args(&cargo_test_args)
                 .status()?;
             check(status, "cargo test")?;

