@@ -293,11 +293,14 @@ pub fn default_name(component: &Path) -> String {
     name.trim_matches('-').to_string()
 }
 
+/// A core module that jco's output had inline: its file name and bytes.
+type InlineModule = (String, Vec<u8>);
+
 /// jco compiles a small helper module of its own at instantiation
 /// (`new WebAssembly.Module(new Uint8Array([...]))`), which Workers forbid
 /// ("Wasm code generation disallowed by embedder"). Each such module
 /// becomes a file, loaded like the component's core modules.
-fn extract_inline_modules(js: &str) -> anyhow::Result<(String, Vec<(String, Vec<u8>)>)> {
+fn extract_inline_modules(js: &str) -> anyhow::Result<(String, Vec<InlineModule>)> {
     const START: &str = "new WebAssembly.Module(new Uint8Array([";
     const END: &str = "]))";
     let mut out = String::with_capacity(js.len());
