@@ -129,19 +129,36 @@ pub fn wrangler() -> (PathBuf, PathBuf) {
     (node, cli)
 }
 
+/// A Worker folder written by `cargo xtask workers` for a test, removed
+/// when dropped (`workerd serve` has read its files by the time it listens).
+pub struct WorkerFolder(PathBuf);
+
+impl std::ops::Deref for WorkerFolder {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkerFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Builds a Worker folder from the component at `component` with the
 /// README's command, `cargo xtask workers <component> -o <folder> <args>`
 /// (`args` such as `--env KEY=VALUE`), into a fresh folder under
-/// `target/workers-tests/`, and returns the folder. Panics with the
-/// command's output if it fails.
-pub fn build_worker(component: &Path, args: &[&str]) -> PathBuf {
+/// `target/workers-tests/`. Panics with the command's output if it fails.
+pub fn build_worker(component: &Path, args: &[&str]) -> WorkerFolder {
     static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let folder = root().join("target/workers-tests").join(format!(
+    let folder = WorkerFolder(root().join("target/workers-tests").join(format!(
         "{}-{}-{}",
         component.file_stem().unwrap().to_string_lossy(),
         std::process::id(),
         BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    )));
     let output = worker_command(component, &folder, args)
         .output()
         .expect("cargo xtask workers runs");
