@@ -97,7 +97,7 @@ enum Task {
     Workers {
         /// The component, e.g. `dist/composed/hello-app.wasm`.
         component: PathBuf,
-        /// The folder to write (replaced if it exists); default
+        /// The folder to write (a Worker folder written before is replaced); default
         /// `dist/workers/<name>`.
         #[arg(short, long)]
         output: Option<PathBuf>,
