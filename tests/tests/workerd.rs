@@ -383,7 +383,7 @@ fn told(reply: &Reply, field: &str, value: &str) -> usize {
 
 /// `request.cf` as Cloudflare's edge fills it, which a local workerd takes
 /// from the header named with `--cf-blob-header` (JSON).
-const CF_BLOB: &str = r#"{"city":"Lisbon","country":"PT","regionCode":"11","latitude":"38.71667","longitude":"-9.13333","colo":"LIS"}"#;
+const CF_BLOB: &str = r#"{"city":"Lisbon","country":"PT","regionCode":"11","latitude":"38.71667","longitude":"-9.13333"}"#;
 
 /// Geo is `request.cf`'s, and only that: on Cloudflare the edge sets it; a
 /// local workerd has none unless it was built with `--cf-blob-header`
@@ -450,4 +450,23 @@ fn wrangler_deploy_takes_the_worker_folder_as_it_is() {
     );
     assert!(stdout.contains("env.DEFERRED_URL"), "{stdout}");
     assert!(worker.join("dry-run/worker.js").exists());
+}
+
+/// `pass-through-on-exception` is `ctx.passThroughOnException()` behind
+/// Cloudflare's edge, where an origin is behind the route; a bare workerd
+/// has none (passing the request on would send it to the Worker again), so
+/// a failing middleware that asked for it answers 500 there, once.
+#[test]
+fn pass_through_without_an_origin_answers_500_once() {
+    let host = serve("composed/fixture-app.wasm", &[]);
+    let reply = get(&host.url("/?pass=1&fail=error"), &[]);
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(reply.body.contains("request id"), "{}", reply.body);
+    std::thread::sleep(SECOND / 2);
+    assert_eq!(
+        host.log.count(&["fixture failed"]),
+        1,
+        "{:#?}",
+        host.log.all()
+    );
 }

@@ -1,6 +1,9 @@
 // `edge:fetch@0.1.0` on Cloudflare Workers: `wait-until` is `ctx.waitUntil`,
-// `fetch-event` answers from the request and from what Cloudflare's edge
-// tells about it (`request.cf`, `cf-connecting-ip`, `cf-ray`).
+// `fetch-event` answers from the request and from what the runtime tells
+// about it: `request.cf` (on Cloudflare's edge, with its `colo`; a bare
+// workerd fills only `clientIp`, or what a trusted proxy sends with
+// `--cf-blob-header`), and, on the edge only, `cf-connecting-ip` and
+// `cf-ray`, which Cloudflare sets and a client cannot.
 
 /**
  * How long Cloudflare lets `ctx.waitUntil` work run after the response has
@@ -17,9 +20,10 @@ const GEO_FIELDS = { city: "city", country: "country", region: "regionCode", lat
  * pass-through on exception.
  */
 export function edgeFetch(request, ctx) {
-  // `request.cf` is set by Cloudflare's edge (absent on a bare workerd):
-  // only then do `cf-*` headers come from Cloudflare rather than a client.
-  const edge = request.cf && typeof request.cf === "object" ? request.cf : undefined;
+  const cf = request.cf && typeof request.cf === "object" ? request.cf : {};
+  // Cloudflare's edge names its data center in `request.cf.colo`; only
+  // then do `cf-*` headers come from Cloudflare rather than from a client.
+  const edge = typeof cf.colo === "string";
   const requestId = (edge && request.headers.get("cf-ray")) || crypto.randomUUID();
   const event = {
     requestId,
@@ -45,7 +49,11 @@ export function edgeFetch(request, ctx) {
   };
   event.imports["edge:fetch/fetch-event"] = {
     clientAddress() {
-      return (edge && request.headers.get("cf-connecting-ip")) || undefined;
+      if (edge) {
+        return request.headers.get("cf-connecting-ip") || undefined;
+      }
+      // workerd's own view of the peer, `ip:port`.
+      return typeof cf.clientIp === "string" && cf.clientIp !== "" ? cf.clientIp : undefined;
     },
     requestId() {
       return requestId;
@@ -58,13 +66,10 @@ export function edgeFetch(request, ctx) {
       return undefined;
     },
     geo() {
-      if (!edge) {
-        return undefined;
-      }
       const geo = {};
       let known = false;
       for (const [field, key] of Object.entries(GEO_FIELDS)) {
-        const value = edge[key];
+        const value = cf[key];
         if (value !== undefined && value !== null && value !== "") {
           geo[field] = String(value);
           known = true;
@@ -75,8 +80,13 @@ export function edgeFetch(request, ctx) {
       return known ? geo : undefined;
     },
     passThroughOnException() {
-      ctx.passThroughOnException();
-      event.passThrough = true;
+      // Only Cloudflare's edge has an origin behind the Worker's route: a
+      // bare workerd would pass the request to its own address, that is to
+      // the Worker again, in a loop. There the failure answers 500.
+      if (edge) {
+        ctx.passThroughOnException();
+        event.passThrough = true;
+      }
     },
   };
   return event;
