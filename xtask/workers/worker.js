@@ -119,10 +119,11 @@ function failure(requestId, status) {
   });
 }
 
-/** An error thrown by jco's bindings, with the guest's error payload if any. */
+/** An error thrown by jco's bindings: the guest's `error-code` if it returned one, else the trap. */
 function describe(error) {
   if (error && typeof error === "object" && "payload" in error) {
-    return `${error.message} ${JSON.stringify(error.payload, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`;
+    const code = JSON.stringify(error.payload, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+    return `the handler returned the error ${code}`;
   }
   return String(error?.stack ?? error);
 }
