@@ -77,9 +77,9 @@ fn deferred_task_runs_after_the_response_through_ctx_wait_until() {
 
 /// Three tasks at once all run after the response; a task registered by a
 /// deferred task (a late registration) runs too. (Not both at once: with
-/// several tasks in flight, jco 1.35's async runtime sometimes never
-/// finishes one of them, so `count=3&late=1` loses about one late task in
-/// five; see the README.)
+/// several tasks sending requests one after another in one instance, jco
+/// 1.35 sometimes loses the handle of a response, which ends the guest's
+/// event loop, so `count=3&late=1` loses late tasks; see the README.)
 #[test]
 fn every_task_runs_and_a_late_registration_too() {
     let sink = Sink::start();
