@@ -9,7 +9,7 @@
 //!   every `edge:fetch` call to the request whose task makes it
 //!   ([`StoreState::current_request`]);
 //! - sends the response, then keeps the store alive for the request's
-//!   deferred phase (see [`crate::deferred`]);
+//!   deferred phase (see [`crate::deferred::tasks`]);
 //! - enforces the deadlines from outside the store's event loop, since a
 //!   guest that computes without pause holds the store: a request with no
 //!   response at `request_timeout` gets a 504 and its tasks are TIMED OUT;
@@ -21,15 +21,15 @@
 //!   pass-through) for those not answered yet, REJECTED for their pending
 //!   tasks.
 
-use crate::bindings::Middleware;
-use crate::body;
-use crate::deferred::{Outcome, settle_after_response};
-use crate::exchange::{Exchange, status_for, transmission_result};
-use crate::fetch_event::EventInfo;
-use crate::lifecycle::Live;
-use crate::replay::Replay;
-use crate::runtime::Runtime;
-use crate::state::{RequestContext, StoreState};
+use crate::deferred::drain::Live;
+use crate::deferred::tasks::{Outcome, settle_after_response};
+use crate::engine::bindings::Middleware;
+use crate::engine::fetch_event::EventInfo;
+use crate::engine::runtime::Runtime;
+use crate::engine::state::{RequestContext, StoreState};
+use crate::http::body;
+use crate::http::exchange::{Exchange, status_for, transmission_result};
+use crate::http::replay::Replay;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
@@ -45,7 +45,7 @@ use wasmtime::component::Accessor;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p3::{Request, Response};
 
-use crate::body::HostBody;
+use crate::http::body::HostBody;
 
 /// How long a worker in reuse mode waits for another request before it
 /// retires.

@@ -1,12 +1,12 @@
 //! One request at the edge: the caps and checks it passes before a guest
 //! sees it, made safe (internal headers stripped) and handed to a worker.
 
-use crate::body::{self, HostBody, ObservedBody};
-use crate::exchange::{Exchange, Responder, busy_response, plain};
-use crate::replay::Replay;
-use crate::runtime::Runtime;
-use crate::server::Front;
-use crate::worker::{Job, Serve};
+use crate::engine::runtime::Runtime;
+use crate::engine::worker::{Job, Serve};
+use crate::http::body::{self, HostBody, ObservedBody};
+use crate::http::exchange::{Exchange, Responder, busy_response, plain};
+use crate::http::replay::Replay;
+use crate::server::listener::Front;
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, StatusCode, Uri, header};
 use http_body_util::BodyExt;
@@ -92,7 +92,7 @@ async fn admit(
     }
 
     // Read before the guest or `ingress` touch the headers; they stay on the
-    // request (see `crate::geo`).
+    // request (see `crate::ops::geo`).
     let geo = front.geo.read(request.headers());
     let span = tracing::info_span!("request", request_id = %request_id);
     let (tx, rx) = oneshot::channel();

@@ -1,12 +1,12 @@
 //! The HTTP fronts: the public server (HTTP/1.1 and h2c, limits at the edge)
-//! that hands each request to [`crate::request::handle`], and the admin
+//! that hands each request to [`crate::server::front::handle`], and the admin
 //! server (`/metrics`, `/healthz`).
 
-use crate::config::Settings;
-use crate::geo::GeoHeaders;
-use crate::lifecycle::{Drain, Gate};
-use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::deferred::drain::{Drain, Gate};
+use crate::engine::runtime::Runtime;
+use crate::ops::config::Settings;
+use crate::ops::geo::GeoHeaders;
+use crate::ops::metrics::Metrics;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -43,7 +43,7 @@ impl Front {
             drain: Arc::default(),
             // In reuse mode requests share stores, so counting requests
             // would refuse too early; a worker that finds the pool full
-            // answers 503 itself (see `crate::worker`).
+            // answers 503 itself (see `crate::engine::worker`).
             max_stores: if settings.pooling && settings.reuse.is_single() {
                 settings.pool_instances as usize
             } else {
@@ -162,7 +162,9 @@ pub async fn serve(
         let front = front.clone();
         let service = service_fn(move |request| {
             let front = front.clone();
-            async move { Ok::<_, Infallible>(crate::request::handle(&front, request, client).await) }
+            async move {
+                Ok::<_, Infallible>(crate::server::front::handle(&front, request, client).await)
+            }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

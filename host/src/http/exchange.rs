@@ -3,12 +3,12 @@
 //! exchange, and the deferred phase of every store that served the request
 //! starts at the end of that response's body.
 
-use crate::bindings::edge::fetch::fetch_event::Geolocation;
-use crate::body::{self, BodyEnd, EndSender, HostBody, ObservedBody};
-use crate::lifecycle::{Admitted, Drain};
-use crate::replay::Replay;
-use crate::runtime::{PassThrough, Runtime};
-use crate::worker::{Job, Serve};
+use crate::deferred::drain::{Admitted, Drain};
+use crate::engine::bindings::edge::fetch::fetch_event::Geolocation;
+use crate::engine::runtime::{PassThrough, Runtime};
+use crate::engine::worker::{Job, Serve};
+use crate::http::body::{self, BodyEnd, EndSender, HostBody, ObservedBody};
+use crate::http::replay::Replay;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
@@ -60,7 +60,7 @@ impl Exchange {
     async fn pass_through(self, replay: Replay) {
         let Some(request) = replay.take() else {
             tracing::warn!(
-                limit = crate::replay::REPLAY_LIMIT,
+                limit = crate::http::replay::REPLAY_LIMIT,
                 "cannot pass through: the middleware read more of the body than the host keeps"
             );
             return self.responder.error(StatusCode::INTERNAL_SERVER_ERROR);

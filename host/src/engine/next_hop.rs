@@ -2,10 +2,10 @@
 //! either an origin component instantiated in the same store or an HTTP
 //! reverse proxy to an upstream server.
 
-use crate::bindings::Middleware;
-use crate::bindings::wasi::http::handler;
-use crate::body::HostBody;
-use crate::state::{Edge, StoreState};
+use crate::engine::bindings::Middleware;
+use crate::engine::bindings::wasi::http::handler;
+use crate::engine::state::{Edge, StoreState};
+use crate::http::body::HostBody;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use hyper::body::Incoming;

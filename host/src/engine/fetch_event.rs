@@ -1,7 +1,7 @@
 //! `edge:fetch/fetch-event`: what the middleware may ask about its request.
 
-use crate::bindings::edge::fetch::fetch_event::{self, Geolocation};
-use crate::state::{Edge, RequestContext, StoreState};
+use crate::engine::bindings::edge::fetch::fetch_event::{self, Geolocation};
+use crate::engine::state::{Edge, RequestContext, StoreState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ pub struct EventInfo {
     /// The peer address of the client connection.
     pub client_address: Option<SocketAddr>,
     /// The client's location, from the headers the operator trusts
-    /// (`crate::geo`).
+    /// (`crate::ops::geo`).
     pub geo: Option<Geolocation>,
     /// How long deferred tasks may run after the response end.
     pub deferred_deadline: Duration,

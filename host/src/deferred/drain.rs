@@ -2,7 +2,7 @@
 //! that shutdown waits on, which knows every store still alive and its
 //! deferred tasks.
 
-use crate::deferred::{DeferredTasks, Outcome};
+use crate::deferred::tasks::{DeferredTasks, Outcome};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -181,7 +181,7 @@ impl Drop for Reserved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::ops::metrics::Metrics;
     use std::time::Duration;
 
     #[test]

@@ -159,8 +159,12 @@ impl Metrics {
 
     /// A registered task settled; `after_response` is how long after the
     /// response end (zero if it settled before).
-    pub fn task_settled(&self, outcome: &crate::deferred::Outcome, after_response: Duration) {
-        use crate::deferred::Outcome;
+    pub fn task_settled(
+        &self,
+        outcome: &crate::deferred::tasks::Outcome,
+        after_response: Duration,
+    ) {
+        use crate::deferred::tasks::Outcome;
         let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             Outcome::Fulfilled => counts.fulfilled += 1,
@@ -297,7 +301,7 @@ impl Drop for InstanceGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deferred::Outcome;
+    use crate::deferred::tasks::Outcome;
 
     #[test]
     fn deferred_counts_add_up() {

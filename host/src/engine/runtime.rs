@@ -1,14 +1,14 @@
 //! The engine (built once) and a loaded component version (built at start and
 //! again on each reload), and the per-request store built from them.
 
-use crate::bindings::{Middleware, MiddlewarePre};
-use crate::config::Settings;
-use crate::deferred::DeferredTasks;
-use crate::metrics::Metrics;
-use crate::next_hop::{NextHop, Upstream};
-use crate::outbound::OutboundPolicy;
-use crate::state::{Edge, StoreState};
-use crate::worker::{Pool, Reuse, Serve};
+use crate::deferred::tasks::DeferredTasks;
+use crate::engine::bindings::{Middleware, MiddlewarePre};
+use crate::engine::next_hop::{NextHop, Upstream};
+use crate::engine::state::{Edge, StoreState};
+use crate::engine::worker::{Pool, Reuse, Serve};
+use crate::http::outbound::OutboundPolicy;
+use crate::ops::config::Settings;
+use crate::ops::metrics::Metrics;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,9 +157,9 @@ impl Runtime {
                 .map(String::as_str)
                 .chain(upstream_authority.as_deref()),
         )?;
-        let waits_for_guest_tasks = std::iter::once(&middleware)
-            .chain(&origin)
-            .all(|pre| !crate::post_return::imports_wait_until(pre.instance_pre().component()));
+        let waits_for_guest_tasks = std::iter::once(&middleware).chain(&origin).all(|pre| {
+            !crate::engine::post_return::imports_wait_until(pre.instance_pre().component())
+        });
         Ok(Self {
             engine: engine.clone(),
             waits_for_guest_tasks,
@@ -226,7 +226,7 @@ impl Runtime {
             Some(upstream) => NextHop::Upstream(upstream.clone()),
             None => NextHop::Unset,
         };
-        let limits = crate::limits::store_limits(self.max_memory_bytes);
+        let limits = crate::engine::limits::store_limits(self.max_memory_bytes);
         let state = StoreState::new(
             wasi,
             self.outbound.clone(),
@@ -288,8 +288,8 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-    use crate::bindings::edge::fetch::{fetch_event, wait_until};
-    use crate::bindings::wasi::http::handler;
+    use crate::engine::bindings::edge::fetch::{fetch_event, wait_until};
+    use crate::engine::bindings::wasi::http::handler;
     wait_until::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
     fetch_event::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
     handler::add_to_linker::<_, Edge>(&mut linker, |state| state)?;

@@ -2,7 +2,7 @@
 //! when the last frame has been handed to the connection (or the client went
 //! away), and that moment is also the transmission result the guest sees.
 
-use crate::lifecycle::Admitted;
+use crate::deferred::drain::Admitted;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;

@@ -2,8 +2,8 @@
 //! then defaults. Everything an operator can set is here, and `edge-host
 //! serve --help` documents each flag.
 
-use crate::geo::{GeoFields, GeoHeaders, GeoPreset};
-use crate::worker::Reuse;
+use crate::engine::worker::Reuse;
+use crate::ops::geo::{GeoFields, GeoHeaders, GeoPreset};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,11 +1,11 @@
 //! What a store holds while it serves its requests: one request by default,
 //! several (one after another or at once) in reuse mode.
 
-use crate::deferred::DeferredTasks;
-use crate::fetch_event::EventInfo;
-use crate::metrics::InstanceGuard;
-use crate::next_hop::NextHop;
-use crate::outbound::OutboundPolicy;
+use crate::deferred::tasks::DeferredTasks;
+use crate::engine::fetch_event::EventInfo;
+use crate::engine::next_hop::NextHop;
+use crate::http::outbound::OutboundPolicy;
+use crate::ops::metrics::InstanceGuard;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::{GuestTaskId, HasData, ResourceTable};

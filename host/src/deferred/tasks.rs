@@ -7,9 +7,9 @@
 //! deadline is counted from the end of the response body, so the time it took
 //! to stream the response never eats into it.
 
-use crate::bindings::edge::fetch::wait_until;
-use crate::metrics::Metrics;
-use crate::state::{Edge, StoreState};
+use crate::engine::bindings::edge::fetch::wait_until;
+use crate::engine::state::{Edge, StoreState};
+use crate::ops::metrics::Metrics;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};

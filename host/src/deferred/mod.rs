@@ -1,0 +1,4 @@
+//! Deferred work across stores.
+
+pub mod drain;
+pub mod tasks;

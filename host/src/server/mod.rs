@@ -1,0 +1,6 @@
+//! The servers: the public one (accept loop, admission, ingress), the admin
+//! one, and graceful shutdown.
+
+pub mod front;
+pub mod listener;
+pub mod shutdown;
