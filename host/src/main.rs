@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use engine::runtime::{Runtime, Shared};
 use ops::config::{LogFormat, ServeArgs, Settings};
-use server::listener::Front;
+use server::front::Front;
 use server::shutdown::Stopped;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -146,7 +146,7 @@ fn init_logging(format: LogFormat) {
 /// Starts everything; returns when a shutdown signal has been handled and
 /// the drain is over (or was cut short). Errors are start-up errors.
 async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
-    let engine = engine::runtime::engine(&settings).map_err(anyhow::Error::from)?;
+    let engine = engine::compile::engine(&settings).map_err(anyhow::Error::from)?;
     let shared = Shared::new();
     let runtime = Runtime::load(&engine, &settings, shared.clone())?;
     let front = Arc::new(Front::new(runtime, &settings));
@@ -160,7 +160,7 @@ async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
         let admin_addr = admin.local_addr()?;
         tracing::info!(%admin_addr, "admin server: /metrics, /healthz");
         println!("edge-host admin on http://{admin_addr}/");
-        tokio::spawn(server::listener::admin(admin, shared.metrics.clone()));
+        tokio::spawn(server::admin::serve(admin, shared.metrics.clone()));
     }
     let addr = listener.local_addr()?;
     tracing::info!(
