@@ -156,7 +156,5 @@ async fn serve(
             tracing::error!("request failed: {error:#}");
         }
     });
-    Ok(response_rx
-        .await
-        .context("the component gave no response")?)
+    response_rx.await.context("the component gave no response")
 }
