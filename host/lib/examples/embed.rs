@@ -10,7 +10,7 @@
 
 use anyhow::Context as _;
 use edge_fetch_host::{BodyEnd, DeferredTasks, EdgeFetchCtx, EdgeFetchView, FetchEvent};
-use edge_fetch_host::{RequestContext, TaskCounts, response_end, settle_after_response};
+use edge_fetch_host::{Outcome, RequestContext, TaskCounts, response_end, settle_after_response};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,6 +94,7 @@ async fn serve(
     static REQUESTS: AtomicU64 = AtomicU64::new(0);
     let id: Arc<str> = REQUESTS.fetch_add(1, Ordering::Relaxed).to_string().into();
     let deferred = DeferredTasks::new(id.clone(), counts, 1000);
+    let on_failure = deferred.clone();
     let event = FetchEvent {
         request_id: id,
         client_address: Some(client),
@@ -153,7 +154,8 @@ async fn serve(
     };
     tokio::spawn(async move {
         if let Err(error) = store.run_concurrent(guest).await.and_then(|ran| ran) {
-            tracing::error!("request failed: {error:#}");
+            // Every task is reported, even when the instance traps.
+            on_failure.settle_pending(Outcome::Rejected(format!("the instance failed: {error:#}")));
         }
     });
     response_rx.await.context("the component gave no response")
