@@ -1,23 +1,74 @@
 //! One request at the edge: the caps and checks it passes before a guest
 //! sees it, made safe (internal headers stripped) and handed to a worker.
 
-use crate::body::{self, HostBody, ObservedBody};
-use crate::exchange::{Exchange, Responder, busy_response, plain};
-use crate::replay::Replay;
-use crate::runtime::Runtime;
-use crate::server::Front;
-use crate::worker::{Job, Serve};
-use http::uri::{Authority, Scheme};
-use http::{HeaderMap, StatusCode, Uri, header};
+use crate::deferred::drain::Drain;
+use crate::engine::pool::Job;
+use crate::engine::runtime::{Runtime, Serve};
+use crate::engine::worker::dispatch;
+use crate::http::admission::Gate;
+use crate::http::body::{HostBody, ObservedBody};
+use crate::http::exchange::{Exchange, Responder, busy_response, plain};
+use crate::http::ingress::ingress;
+use crate::http::replay::Replay;
+use crate::ops::config::Settings;
+use crate::ops::geo::GeoHeaders;
+use edge_fetch_host::response_end;
+use http::{StatusCode, header};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::oneshot;
 
-/// Headers only the middleware machinery may set. Clients may not send them
-/// (CVE-2025-29927: a client-sent `x-middleware-subrequest` skipped Next.js
-/// middleware).
-const INTERNAL_HEADER_PREFIX: &str = "x-middleware-";
+/// What every request passes through before it reaches a guest.
+pub struct Front {
+    current: RwLock<Arc<Runtime>>,
+    /// The concurrency cap.
+    pub gate: Gate,
+    /// Every store still alive, for graceful shutdown and the instance cap.
+    pub drain: Arc<Drain>,
+    /// Most stores alive at once: the pooling allocator's instance slots
+    /// (unbounded without it).
+    pub max_stores: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// The headers trusted to tell the client's location.
+    pub geo: GeoHeaders,
+}
+
+impl Front {
+    /// A front serving `runtime` under the caps in `settings`.
+    pub fn new(runtime: Runtime, settings: &Settings) -> Front {
+        Front {
+            drain: runtime.shared.drain.clone(),
+            current: RwLock::new(Arc::new(runtime)),
+            gate: Gate::new(settings.max_concurrent_requests),
+            // In reuse mode requests share stores, so counting requests
+            // would refuse too early; a worker that finds the pool full
+            // answers 503 itself (see `crate::engine::worker`).
+            max_stores: if settings.pooling && settings.reuse.is_single() {
+                settings.pool_instances as usize
+            } else {
+                usize::MAX
+            },
+            max_body_bytes: settings.max_body_bytes,
+            geo: settings.geo.clone(),
+        }
+    }
+
+    /// The component version new requests go to.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends new requests to `runtime`; requests in flight finish on the
+    /// version they started with.
+    pub fn replace(&self, runtime: Runtime) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(runtime);
+    }
+}
 
 /// Serves one request. The returned response may still be streaming from the
 /// guest; the guest's store lives on in a task of its own.
@@ -92,23 +143,22 @@ async fn admit(
     }
 
     // Read before the guest or `ingress` touch the headers; they stay on the
-    // request (see `crate::geo`).
+    // request (see `crate::ops::geo`).
     let geo = front.geo.read(request.headers());
     let span = tracing::info_span!("request", request_id = %request_id);
     let (tx, rx) = oneshot::channel();
-    let (end_tx, body_end) = body::end_channel();
+    let (end_tx, body_end) = response_end();
     tracing::debug!(parent: &span, method = %request.method(), uri = %request.uri(), "request");
     let (request, replay) = Replay::tee(ingress(request, front.max_body_bytes));
     let exchange = Exchange {
         responder: Responder::new(tx, end_tx, admitted, request_id.clone()),
-        runtime: runtime.clone(),
-        drain: front.drain.clone(),
         client,
         geo,
         request_id,
         body_end,
     };
-    runtime.dispatch(
+    dispatch(
+        runtime,
         Serve::Component,
         Job {
             exchange,
@@ -130,77 +180,5 @@ async fn admit(
 /// A response the host answers itself, before any guest ran: nobody waits
 /// for the end of its body.
 fn unobserved(response: http::Response<HostBody>) -> http::Response<ObservedBody> {
-    response.map(|body| ObservedBody::new(body, body::end_channel().0, None))
-}
-
-/// Makes the request safe and complete for the guest: client-sent internal
-/// headers are removed, and the URI gets the scheme and authority (from
-/// `Host`) that HTTP/1 leaves out.
-/// The body is capped at `max_body_bytes`: a longer one fails for whoever
-/// reads it, as `wasi:http`'s body-size error.
-fn ingress(
-    request: hyper::Request<hyper::body::Incoming>,
-    max_body_bytes: u64,
-) -> http::Request<HostBody> {
-    let (mut parts, body) = request.into_parts();
-    strip_internal_headers(&mut parts.headers);
-    let mut uri = parts.uri.into_parts();
-    uri.scheme.get_or_insert(Scheme::HTTP);
-    if uri.authority.is_none() {
-        uri.authority = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|host| Authority::try_from(host.as_bytes()).ok());
-    }
-    if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    }
-    parts.uri = Uri::from_parts(uri).unwrap_or_else(|_| Uri::from_static("/"));
-    let limit = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
-    let body = http_body_util::Limited::new(body, limit).map_err(|error| {
-        match error.downcast::<hyper::Error>() {
-            Ok(error) => wasmtime_wasi_http::Error::from(*error),
-            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
-        }
-    });
-    http::Request::from_parts(parts, body.boxed_unsync())
-}
-
-/// Removes every `x-middleware-*` header.
-fn strip_internal_headers(headers: &mut HeaderMap) {
-    let internal: Vec<_> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(INTERNAL_HEADER_PREFIX))
-        .cloned()
-        .collect();
-    for name in internal {
-        tracing::debug!(header = %name, "dropped client-sent internal header");
-        headers.remove(name);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    #[test]
-    fn internal_headers_are_stripped_in_every_case() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "X-Middleware-Subrequest",
-            HeaderValue::from_static("middleware"),
-        );
-        headers.insert(
-            "x-middleware-override-headers",
-            HeaderValue::from_static("a"),
-        );
-        headers.insert("x-middleware-request-a", HeaderValue::from_static("1"));
-        headers.insert("x-middleware", HeaderValue::from_static("kept"));
-        headers.insert("accept", HeaderValue::from_static("*/*"));
-        strip_internal_headers(&mut headers);
-        let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["accept", "x-middleware"]);
-    }
+    response.map(|body| ObservedBody::new(body, response_end().0, None))
 }

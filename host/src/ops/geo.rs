@@ -7,7 +7,7 @@
 //! a preset. The headers stay on the request, for the guest and the next hop,
 //! as on Vercel; only `geo` says which values the operator vouches for.
 
-use crate::bindings::edge::fetch::fetch_event::Geolocation;
+use edge_fetch_host::Geolocation;
 use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 

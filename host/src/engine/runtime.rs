@@ -1,84 +1,59 @@
-//! The engine (built once) and a loaded component version (built at start and
-//! again on each reload), and the per-request store built from them.
+//! A loaded component version (built at start and again on each reload),
+//! and the store it instantiates for a worker.
 
-use crate::bindings::{Middleware, MiddlewarePre};
-use crate::config::Settings;
-use crate::deferred::DeferredTasks;
-use crate::metrics::Metrics;
-use crate::next_hop::{NextHop, Upstream};
-use crate::outbound::OutboundPolicy;
-use crate::state::{Edge, StoreState};
-use crate::worker::{Pool, Reuse, Serve};
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use crate::deferred::drain::Drain;
+use crate::engine::bindings::wasi::http::handler;
+use crate::engine::bindings::{Middleware, MiddlewarePre};
+use crate::engine::compile::compile;
+use crate::engine::limits::store_limits;
+use crate::engine::pool::Pool;
+use crate::engine::post_return::imports_wait_until;
+use crate::engine::state::{Edge, NextHop, StoreState};
+use crate::http::outbound::OutboundPolicy;
+use crate::http::upstream::Upstream;
+use crate::ops::config::{Reuse, Settings};
+use crate::ops::metrics::Metrics;
+use edge_fetch_host::DeferredTasks;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::error::Context as _;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-    bail,
-};
+use wasmtime::{Engine, Store, UpdateDeadline, bail};
 
 /// The import that makes a component a middleware: its next hop.
 const HANDLER_IMPORT: &str = "wasi:http/handler@0.3.0";
 
-/// How often the engine's epoch advances: a guest that computes without
-/// pause yields to the scheduler this often, so deadlines and other requests
-/// are never starved by it.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Builds the engine: WASI 0.3 async, epoch interruption, and (by default)
-/// the pooling allocator sized from the settings. Starts the epoch ticker.
-pub fn engine(settings: &Settings) -> wasmtime::Result<Engine> {
-    let mut config = Config::new();
-    config.wasm_component_model_async(true);
-    config.epoch_interruption(true);
-    if settings.pooling {
-        let slots = settings.pool_instances;
-        let mut pool = PoolingAllocationConfig::default();
-        // A store holds the served component and, with --origin, the origin.
-        pool.total_component_instances(slots * 2)
-            .total_core_instances(slots * 16)
-            .total_memories(slots * 4)
-            .total_tables(slots * 8)
-            .total_stacks(slots * 4)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(8)
-            .max_tables_per_component(16)
-            .max_memory_size(settings.max_memory_bytes);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    let engine = Engine::new(&config)?;
-    let ticking = engine.weak();
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while let Some(engine) = ticking.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-    Ok(engine)
-}
-
-/// What every component version shares: metrics and request ids.
+/// What every component version shares: metrics, request ids, and the
+/// drain that lists every store alive.
 pub struct Shared {
     /// The host's metrics.
     pub metrics: Arc<Metrics>,
+    /// Every store alive, with its deferred tasks (for graceful shutdown).
+    pub drain: Arc<Drain>,
     request_ids: RequestIds,
 }
 
 impl Shared {
-    /// Fresh metrics and a fresh request-id sequence.
+    /// Fresh metrics, an empty drain and a fresh request-id sequence.
     pub fn new() -> Arc<Shared> {
         Arc::new(Shared {
             metrics: Arc::default(),
+            drain: Arc::default(),
             request_ids: RequestIds::new(),
         })
     }
+}
+
+/// What a worker's store serves.
+#[derive(Clone, Copy, Debug)]
+pub enum Serve {
+    /// The served component (which may call its next hop).
+    Component,
+    /// The origin alone: the next hop, when the middleware failed and asked
+    /// for `pass-through-on-exception`.
+    Origin,
 }
 
 /// One loaded version of the served component (and its origin): what serves
@@ -159,7 +134,7 @@ impl Runtime {
         )?;
         let waits_for_guest_tasks = std::iter::once(&middleware)
             .chain(&origin)
-            .all(|pre| !crate::post_return::imports_wait_until(pre.instance_pre().component()));
+            .all(|pre| !imports_wait_until(pre.instance_pre().component()));
         Ok(Self {
             engine: engine.clone(),
             waits_for_guest_tasks,
@@ -226,7 +201,7 @@ impl Runtime {
             Some(upstream) => NextHop::Upstream(upstream.clone()),
             None => NextHop::Unset,
         };
-        let limits = crate::limits::store_limits(self.max_memory_bytes);
+        let limits = store_limits(self.max_memory_bytes);
         let state = StoreState::new(
             wasi,
             self.outbound.clone(),
@@ -288,10 +263,7 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-    use crate::bindings::edge::fetch::{fetch_event, wait_until};
-    use crate::bindings::wasi::http::handler;
-    wait_until::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
-    fetch_event::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
+    edge_fetch_host::add_to_linker(&mut linker)?;
     handler::add_to_linker::<_, Edge>(&mut linker, |state| state)?;
     Ok(linker)
 }
@@ -329,43 +301,6 @@ fn load(
         "component ready"
     );
     Ok((pre, imports_handler))
-}
-
-/// Compiles `bytes`, or loads the result of an earlier compilation from the
-/// cache directory. The cache key covers the bytes and the engine settings
-/// that affect code generation.
-fn compile(
-    engine: &Engine,
-    bytes: &[u8],
-    cache: Option<&Path>,
-) -> wasmtime::Result<(Component, bool)> {
-    let Some(dir) = cache else {
-        return Ok((Component::new(engine, bytes)?, false));
-    };
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let file: PathBuf = dir.join(format!("{:016x}.cwasm", hasher.finish()));
-    if file.exists() {
-        // SAFETY: the cache directory belongs to the operator, and only this
-        // host writes `.cwasm` files into it, from `Component::serialize`.
-        match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(component) => return Ok((component, true)),
-            Err(error) => {
-                tracing::warn!(file = %file.display(), %error, "ignoring unusable cache entry")
-            }
-        }
-    }
-    let component = Component::new(engine, bytes)?;
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let temp = file.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temp, component.serialize().map_err(std::io::Error::other)?)?;
-        std::fs::rename(&temp, &file)
-    });
-    if let Err(error) = written {
-        tracing::warn!(dir = %dir.display(), %error, "cannot write the compile cache");
-    }
-    Ok((component, false))
 }
 
 /// Request ids: a per-process prefix and a counter, so ids stay unique

@@ -7,7 +7,7 @@
 //! rest stays where the host can take it back. A request whose body was read
 //! past the limit cannot be replayed.
 
-use crate::body::HostBody;
+use crate::http::body::HostBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -160,7 +160,7 @@ impl Body for ReplayBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body::full;
+    use crate::http::body::full;
     use http_body_util::{BodyExt, StreamBody};
 
     fn request(chunks: Vec<&'static [u8]>) -> http::Request<HostBody> {

@@ -3,8 +3,8 @@
 //! work of every store still alive; whatever is left at its end is reported
 //! TIMED OUT. A second signal, in either phase, ends it at once.
 
-use crate::lifecycle::Drain;
-use crate::server::Connections;
+use crate::deferred::drain::Drain;
+use crate::server::listener::Connections;
 use std::time::Duration;
 use tokio::time::Instant;
 

@@ -1,5 +1,6 @@
-//! `edge:fetch/wait-until`: the deferred tasks of one request, from
-//! registration to the one log line that reports how each of them settled.
+//! The deferred tasks of one request, from registration to the one log line
+//! that reports how each of them settled, and the settlement after the
+//! response.
 //!
 //! A task settles exactly once: FULFILLED or REJECTED when the guest writes
 //! its future (or REJECTED when the future is closed without a value, or the
@@ -7,28 +8,11 @@
 //! deadline is counted from the end of the response body, so the time it took
 //! to stream the response never eats into it.
 
-use crate::bindings::edge::fetch::wait_until;
-use crate::metrics::Metrics;
-use crate::state::{Edge, StoreState};
-use std::pin::Pin;
+use crate::ledger::TaskLedger;
+use crate::outcome::Outcome;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Access, FutureConsumer, FutureReader, Source};
-
-/// How a deferred task ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The task's future resolved to `ok`.
-    Fulfilled,
-    /// The task's future resolved to `err`, was closed without a value, or the
-    /// instance running it failed. Carries the reason.
-    Rejected(String),
-    /// The deferred deadline passed before the task settled.
-    TimedOut,
-}
 
 /// The deferred tasks of one request. Cloning gives another handle to the
 /// same set: the store registers and settles, the request driver waits.
@@ -41,7 +25,7 @@ struct Shared {
     request_id: Arc<str>,
     tasks: Mutex<Tasks>,
     changed: Notify,
-    metrics: Arc<Metrics>,
+    ledger: Arc<dyn TaskLedger>,
     max_parked: usize,
 }
 
@@ -57,16 +41,42 @@ struct Record {
     reported: bool,
 }
 
+/// How one task of a request settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSettlement {
+    /// The task's index in its request, in registration order (the `task`
+    /// field of its log line).
+    pub task: usize,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From its registration to its settlement.
+    pub ran: Duration,
+    /// Milliseconds from the response end to its settlement, negative when
+    /// it settled before the response ended.
+    pub after_response_end_ms: i64,
+}
+
+/// The end of a request's deferred phase: one settlement per task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// Every task the request registered, in registration order.
+    pub tasks: Vec<TaskSettlement>,
+    /// `false` when the deadline passed with tasks pending (they are TIMED
+    /// OUT, and guest work for them may still be running).
+    pub in_time: bool,
+}
+
 impl DeferredTasks {
-    /// An empty set for the request with this id. Registrations are refused
-    /// while the host holds `max_parked` unsettled tasks.
-    pub fn new(request_id: Arc<str>, metrics: Arc<Metrics>, max_parked: usize) -> Self {
+    /// An empty set for the request with this id, counted in `ledger`.
+    /// Registrations are refused while the ledger holds `max_parked` tasks
+    /// in flight.
+    pub fn new(request_id: Arc<str>, ledger: Arc<dyn TaskLedger>, max_parked: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
                 request_id,
                 tasks: Mutex::new(Tasks::default()),
                 changed: Notify::new(),
-                metrics,
+                ledger,
                 max_parked,
             }),
         }
@@ -83,16 +93,18 @@ impl DeferredTasks {
         &self.shared.request_id
     }
 
-    /// Adds a task and returns its index, or `None` if the host's parked
-    /// task limit is reached: the task is then recorded as REJECTED at once.
-    pub(crate) fn register(&self) -> Option<usize> {
-        let metrics = &self.shared.metrics;
-        let refused = metrics.deferred().in_flight >= self.shared.max_parked as u64;
+    /// Adds a task and returns its index, or `None` if the parked-task limit
+    /// is reached: the task is then recorded as REJECTED at once. The
+    /// `wait-until` import registers each future a guest hands over; a host
+    /// may register work of its own and [`settle`](Self::settle) it.
+    pub fn register(&self) -> Option<usize> {
+        let ledger = &self.shared.ledger;
+        let refused = ledger.in_flight() >= self.shared.max_parked as u64;
         let mut tasks = self.lock();
         let now = Instant::now();
         let index = tasks.records.len();
         if refused {
-            metrics.task_refused();
+            ledger.refused();
             tasks.records.push(Record {
                 registered: now,
                 settled: Some((
@@ -107,7 +119,7 @@ impl DeferredTasks {
             self.report(&mut tasks);
             return None;
         }
-        metrics.task_registered();
+        ledger.registered();
         tasks.records.push(Record {
             registered: now,
             settled: None,
@@ -123,14 +135,19 @@ impl DeferredTasks {
             .response_end
             .map(|end| at.saturating_duration_since(end))
             .unwrap_or_default();
-        self.shared.metrics.task_settled(&outcome, after_response);
+        self.shared.ledger.settled(&outcome, after_response);
         tasks.records[index].settled = Some((outcome, at));
     }
 
-    /// Records how task `index` ended, unless it already has an outcome.
-    fn settle(&self, index: usize, outcome: Outcome) {
+    /// Records how task `index` ended, unless it already has an outcome (or
+    /// there is no such task).
+    pub fn settle(&self, index: usize, outcome: Outcome) {
         let mut tasks = self.lock();
-        if tasks.records[index].settled.is_none() {
+        if tasks
+            .records
+            .get(index)
+            .is_some_and(|r| r.settled.is_none())
+        {
             self.record(&mut tasks, index, outcome, Instant::now());
             self.report(&mut tasks);
         }
@@ -182,6 +199,27 @@ impl DeferredTasks {
         (tasks.records.len(), pending)
     }
 
+    /// How every settled task ended, timed from the response end (or from
+    /// now, if the response has not ended).
+    fn settlements(&self) -> Vec<TaskSettlement> {
+        let tasks = self.lock();
+        let response_end = tasks.response_end.unwrap_or_else(Instant::now);
+        tasks
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(task, record)| {
+                let (outcome, at) = record.settled.as_ref()?;
+                Some(TaskSettlement {
+                    task,
+                    outcome: outcome.clone(),
+                    ran: at.duration_since(record.registered),
+                    after_response_end_ms: signed_ms(*at, response_end),
+                })
+            })
+            .collect()
+    }
+
     /// Logs each settled task once the response end is known, so every line
     /// can say how long after the response the task settled.
     fn report(&self, tasks: &mut Tasks) {
@@ -231,141 +269,68 @@ fn signed_ms(at: Instant, origin: Instant) -> i64 {
     }
 }
 
-/// Reads the value of one registered task's future and settles the task.
-struct SettleOnValue {
-    tasks: DeferredTasks,
-    index: usize,
-}
-
-impl<D: 'static> FutureConsumer<D> for SettleOnValue {
-    type Item = Result<(), String>;
-
-    fn poll_consume(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        mut store: StoreContextMut<'_, D>,
-        mut source: Source<'_, Self::Item>,
-        _finish: bool,
-    ) -> Poll<wasmtime::Result<()>> {
-        let mut value = None;
-        source.read(&mut store, &mut value)?;
-        let outcome = match value {
-            Some(Ok(())) => Outcome::Fulfilled,
-            Some(Err(message)) => Outcome::Rejected(message),
-            None => Outcome::Rejected("the task's future was closed without a value".into()),
-        };
-        self.tasks.settle(self.index, outcome);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for SettleOnValue {
-    /// The store drops the consumer without a value when the writer goes away
-    /// unwritten; a task settled earlier keeps its outcome.
-    fn drop(&mut self) {
-        self.tasks.settle(
-            self.index,
-            Outcome::Rejected("the task's future was dropped without a value".into()),
-        );
-    }
-}
-
-impl wait_until::HostWithStore<StoreState> for Edge {
-    fn wait_until(
-        mut host: Access<'_, StoreState, Self>,
-        task: FutureReader<Result<(), String>>,
-    ) -> wasmtime::Result<()> {
-        let Some(request) = StoreState::current_request(&mut host) else {
-            tracing::warn!("wait-until called outside of any request; the task is dropped");
-            let mut task = task;
-            return task.close(&mut host);
-        };
-        let tasks = request.deferred.clone();
-        match tasks.register() {
-            Some(index) => task.pipe(&mut host, SettleOnValue { tasks, index }),
-            // Refused at the parked-task limit (and reported).
-            None => {
-                let mut task = task;
-                task.close(&mut host)
-            }
-        }
-    }
-}
-
-impl wait_until::Host for StoreState {}
-
-/// Waits for the deferred phase of a request: for the end of the response,
-/// then for every task to settle, at most `deadline` after that end. Tasks
-/// still pending at the deadline are reported TIMED OUT, and the result is
-/// `false`: guest work for them may still be running.
+/// The deferred phase of a request: waits for the end of the response, then
+/// for every task to settle (tasks registered meanwhile included), at most
+/// `deadline` after that end. Tasks still pending at the deadline are
+/// reported TIMED OUT. Resolves to one settlement per task.
 pub async fn settle_after_response(
     tasks: &DeferredTasks,
     response_end: impl Future<Output = impl Sized>,
     deadline: Duration,
-) -> bool {
+) -> Settlement {
     response_end.await;
     tasks.mark_response_end();
-    if tokio::time::timeout(deadline, tasks.all_settled())
+    let in_time = tokio::time::timeout(deadline, tasks.all_settled())
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !in_time {
         tasks.settle_pending(Outcome::TimedOut);
-        return false;
     }
-    true
+    Settlement {
+        tasks: tasks.settlements(),
+        in_time,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::TaskCounts;
 
     #[tokio::test]
     async fn settles_each_task_once_and_times_out_the_rest() {
-        let metrics = Arc::new(Metrics::default());
-        let tasks = DeferredTasks::new("r1".into(), metrics.clone(), 10);
+        let counts = Arc::new(TaskCounts::default());
+        let tasks = DeferredTasks::new("r1".into(), counts.clone(), 10);
         let a = tasks.register().unwrap();
         let b = tasks.register().unwrap();
         tasks.settle(a, Outcome::Fulfilled);
         tasks.settle(a, Outcome::Rejected("late".into()));
         assert_eq!(tasks.counts(), (2, 1));
-        settle_after_response(&tasks, async {}, Duration::from_millis(10)).await;
+        let settlement = settle_after_response(&tasks, async {}, Duration::from_millis(10)).await;
+        assert!(!settlement.in_time);
+        let outcomes: Vec<_> = settlement.tasks.iter().map(|t| &t.outcome).collect();
+        assert_eq!(outcomes, [&Outcome::Fulfilled, &Outcome::TimedOut]);
+        assert!(settlement.tasks[0].after_response_end_ms <= 0);
+        assert_eq!(settlement.tasks[1].task, b);
         let records = tasks.lock();
-        assert_eq!(
-            records.records[a].settled.as_ref().unwrap().0,
-            Outcome::Fulfilled
-        );
-        assert_eq!(
-            records.records[b].settled.as_ref().unwrap().0,
-            Outcome::TimedOut
-        );
         assert!(records.records.iter().all(|r| r.reported));
-        let counts = metrics.deferred();
+        let c = counts.snapshot();
         assert_eq!(
-            (
-                counts.registered,
-                counts.fulfilled,
-                counts.timed_out,
-                counts.in_flight
-            ),
+            (c.registered, c.fulfilled, c.timed_out, c.in_flight),
             (2, 1, 1, 0)
         );
     }
 
     #[test]
     fn registrations_beyond_the_parked_limit_are_refused_and_counted() {
-        let metrics = Arc::new(Metrics::default());
-        let tasks = DeferredTasks::new("r3".into(), metrics.clone(), 2);
+        let counts = Arc::new(TaskCounts::default());
+        let tasks = DeferredTasks::new("r3".into(), counts.clone(), 2);
         assert!(tasks.register().is_some());
         assert!(tasks.register().is_some());
         assert!(tasks.register().is_none());
-        let counts = metrics.deferred();
+        let c = counts.snapshot();
         assert_eq!(
-            (
-                counts.registered,
-                counts.rejected,
-                counts.refused,
-                counts.in_flight
-            ),
+            (c.registered, c.rejected, c.refused, c.in_flight),
             (3, 1, 1, 2)
         );
         assert_eq!(tasks.counts(), (3, 2));
@@ -373,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn late_registrations_extend_the_wait() {
-        let tasks = DeferredTasks::new("r2".into(), Arc::default(), 10);
+        let tasks = DeferredTasks::new("r2".into(), Arc::new(TaskCounts::default()), 10);
         let first = tasks.register().unwrap();
         let waiter = tasks.clone();
         let wait = tokio::spawn(async move {
@@ -385,7 +350,9 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!wait.is_finished(), "must wait for the late registration");
         tasks.settle(late, Outcome::Rejected("boom".into()));
-        wait.await.unwrap();
+        let settlement = wait.await.unwrap();
+        assert!(settlement.in_time);
+        assert_eq!(settlement.tasks.len(), 2);
         assert_eq!(tasks.counts(), (2, 0));
     }
 

@@ -3,18 +3,13 @@
 //! exchange, and the deferred phase of every store that served the request
 //! starts at the end of that response's body.
 
-use crate::bindings::edge::fetch::fetch_event::Geolocation;
-use crate::body::{self, BodyEnd, EndSender, HostBody, ObservedBody};
-use crate::lifecycle::{Admitted, Drain};
-use crate::replay::Replay;
-use crate::runtime::{PassThrough, Runtime};
-use crate::worker::{Job, Serve};
+use crate::http::admission::Admitted;
+use crate::http::body::{self, HostBody, ObservedBody};
+use edge_fetch_host::{BodyEnd, EndSignal, Geolocation, ResponseEnd};
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{oneshot, watch};
-use tracing::Instrument;
+use tokio::sync::oneshot;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 /// The response header that tells the client which request id the host's
@@ -24,10 +19,6 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Everything about a client request that outlives the store serving it.
 #[derive(Clone)]
 pub struct Exchange {
-    /// The component version that serves the request.
-    pub runtime: Arc<Runtime>,
-    /// Where live requests are listed for graceful shutdown.
-    pub drain: Arc<Drain>,
     /// The client's address.
     pub client: SocketAddr,
     /// The client's location, from the headers the operator trusts.
@@ -37,71 +28,13 @@ pub struct Exchange {
     /// Sends the one response.
     pub responder: Responder,
     /// Tells when the response body has been sent in full (or abandoned).
-    pub body_end: watch::Receiver<Option<BodyEnd>>,
-}
-
-impl Exchange {
-    /// The guest failed before answering: pass the original request through
-    /// to the next hop if it asked for that and the request can be replayed,
-    /// else answer `status`.
-    pub fn fail(&self, status: StatusCode, pass_through: Option<Replay>) {
-        if self.responder.is_sent() {
-            return;
-        }
-        match pass_through {
-            Some(replay) => {
-                tokio::spawn(self.clone().pass_through(replay).in_current_span());
-            }
-            None => self.responder.error(status),
-        }
-    }
-
-    /// Forwards the original request to the next hop (`pass-through-on-exception`).
-    async fn pass_through(self, replay: Replay) {
-        let Some(request) = replay.take() else {
-            tracing::warn!(
-                limit = crate::replay::REPLAY_LIMIT,
-                "cannot pass through: the middleware read more of the body than the host keeps"
-            );
-            return self.responder.error(StatusCode::INTERNAL_SERVER_ERROR);
-        };
-        match self.runtime.pass_through_target() {
-            PassThrough::Upstream(upstream) => {
-                tracing::warn!("middleware failed; passing the request through to the upstream");
-                match upstream.send(request, Some(self.client)).await {
-                    Ok(response) => self
-                        .responder
-                        .send(response.map(|b| b.map_err(Into::into).boxed_unsync())),
-                    Err(code) => self.responder.error(status_for(&code)),
-                }
-            }
-            PassThrough::Origin => {
-                tracing::warn!("middleware failed; passing the request through to the origin");
-                let runtime = self.runtime.clone();
-                runtime.dispatch(
-                    Serve::Origin,
-                    Job {
-                        exchange: self,
-                        request,
-                        replay: None,
-                        span: tracing::Span::current(),
-                    },
-                );
-            }
-            PassThrough::Unavailable => {
-                tracing::warn!("cannot pass through: the component has no next hop");
-                self.responder.error(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-        }
-    }
+    pub body_end: ResponseEnd,
 }
 
 /// The transmission result the guest sees for its response: `ok` once the
 /// last body frame was handed to the connection, an error if it never was.
-pub async fn transmission_result(
-    end: watch::Receiver<Option<BodyEnd>>,
-) -> Result<(), wasmtime_wasi_http::Error> {
-    match body::body_end(end).await {
+pub async fn transmission_result(end: ResponseEnd) -> Result<(), wasmtime_wasi_http::Error> {
+    match end.ended().await {
         BodyEnd::Complete => Ok(()),
         BodyEnd::Aborted => Err(wasmtime_wasi_http::Error::ConnectionTerminated),
     }
@@ -138,7 +71,7 @@ pub struct Responder {
 /// end signal for its body, and the request's place in the gate.
 struct Unsent {
     tx: oneshot::Sender<http::Response<ObservedBody>>,
-    end: EndSender,
+    end: EndSignal,
     admitted: Admitted,
 }
 
@@ -147,7 +80,7 @@ impl Responder {
     /// on `end`, and holds `admitted` until then.
     pub fn new(
         tx: oneshot::Sender<http::Response<ObservedBody>>,
-        end: EndSender,
+        end: EndSignal,
         admitted: Admitted,
         request_id: Arc<str>,
     ) -> Self {

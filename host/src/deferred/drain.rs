@@ -1,48 +1,11 @@
-//! What spans requests: the concurrency gate in front of them, and the drain
-//! that shutdown waits on, which knows every store still alive and its
-//! deferred tasks.
+//! The drain that shutdown waits on: every store still alive, with its
+//! deferred tasks, and the places reserved for stores about to be created.
 
-use crate::deferred::{DeferredTasks, Outcome};
+use edge_fetch_host::{DeferredTasks, Outcome};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
-
-/// Admits at most `max` requests at once; a request counts until its
-/// response has been sent (or abandoned).
-pub struct Gate {
-    active: Arc<AtomicUsize>,
-    max: usize,
-}
-
-/// One admitted request; dropping it frees its place.
-pub struct Admitted(Arc<AtomicUsize>);
-
-impl Gate {
-    /// A gate for `max` concurrent requests.
-    pub fn new(max: usize) -> Gate {
-        Gate {
-            active: Arc::default(),
-            max,
-        }
-    }
-
-    /// Admits a request, or `None` when `max` are in flight.
-    pub fn admit(&self) -> Option<Admitted> {
-        self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Admitted(self.active.clone()))
-    }
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Every store still alive (serving, streaming, or in its deferred phase),
 /// and the places reserved for requests whose store is not created yet.
@@ -181,24 +144,14 @@ impl Drop for Reserved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use edge_fetch_host::TaskCounts;
     use std::time::Duration;
-
-    #[test]
-    fn gate_admits_up_to_its_limit() {
-        let gate = Gate::new(2);
-        let a = gate.admit().unwrap();
-        let _b = gate.admit().unwrap();
-        assert!(gate.admit().is_none());
-        drop(a);
-        assert!(gate.admit().is_some());
-    }
 
     #[tokio::test]
     async fn drain_times_out_pending_tasks_at_the_deadline() {
         let drain = Arc::new(Drain::default());
-        let metrics = Arc::new(Metrics::default());
-        let tasks = DeferredTasks::new("r".into(), metrics.clone(), 10);
+        let counts = Arc::new(TaskCounts::default());
+        let tasks = DeferredTasks::new("r".into(), counts.clone(), 10);
         assert!(tasks.register().is_some());
         let live = drain.enter(tasks.clone());
         assert_eq!(drain.len(), 1);
@@ -211,7 +164,7 @@ mod tests {
                 tasks: 1
             }
         );
-        assert_eq!(metrics.deferred().timed_out, 1);
+        assert_eq!(counts.snapshot().timed_out, 1);
         drop(live);
         assert_eq!(drain.wait_until(soon()).await, Abandoned::default());
     }
@@ -219,12 +172,12 @@ mod tests {
     #[test]
     fn reservations_count_until_their_store_enters_or_they_drop() {
         let drain = Arc::new(Drain::default());
-        let metrics = Arc::new(Metrics::default());
+        let counts = Arc::new(TaskCounts::default());
         let a = drain.reserve("a".into(), 2).unwrap();
         let _b = drain.reserve("b".into(), 2).unwrap();
         assert!(drain.reserve("c".into(), 2).is_none(), "two reserved");
         // a's store takes over its reservation: still two places taken.
-        let live = drain.enter(DeferredTasks::new("a".into(), metrics.clone(), 10));
+        let live = drain.enter(DeferredTasks::new("a".into(), counts.clone(), 10));
         assert!(
             drain.reserve("c".into(), 2).is_none(),
             "one live, one reserved"

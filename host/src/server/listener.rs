@@ -1,73 +1,17 @@
-//! The HTTP fronts: the public server (HTTP/1.1 and h2c, limits at the edge)
-//! that hands each request to [`crate::request::handle`], and the admin
-//! server (`/metrics`, `/healthz`).
+//! The public server: HTTP/1.1 and h2c connections, with the limits at the
+//! edge (header size, header-read timeout), each request handed to
+//! [`handle`]; and the connections left open when it stops accepting.
 
-use crate::config::Settings;
-use crate::geo::GeoHeaders;
-use crate::lifecycle::{Drain, Gate};
-use crate::metrics::Metrics;
-use crate::runtime::Runtime;
-use bytes::Bytes;
-use http_body_util::Full;
+use crate::ops::config::Settings;
+use crate::server::front::{Front, handle};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 use tokio::net::TcpListener;
-
-/// What every request passes through before it reaches a guest.
-pub struct Front {
-    current: RwLock<Arc<Runtime>>,
-    /// The concurrency cap.
-    pub gate: Gate,
-    /// Every store still alive, for graceful shutdown and the instance cap.
-    pub drain: Arc<Drain>,
-    /// Most stores alive at once: the pooling allocator's instance slots
-    /// (unbounded without it).
-    pub max_stores: usize,
-    /// Largest request body accepted.
-    pub max_body_bytes: u64,
-    /// The headers trusted to tell the client's location.
-    pub geo: GeoHeaders,
-}
-
-impl Front {
-    /// A front serving `runtime` under the caps in `settings`.
-    pub fn new(runtime: Runtime, settings: &Settings) -> Front {
-        Front {
-            current: RwLock::new(Arc::new(runtime)),
-            gate: Gate::new(settings.max_concurrent_requests),
-            drain: Arc::default(),
-            // In reuse mode requests share stores, so counting requests
-            // would refuse too early; a worker that finds the pool full
-            // answers 503 itself (see `crate::worker`).
-            max_stores: if settings.pooling && settings.reuse.is_single() {
-                settings.pool_instances as usize
-            } else {
-                usize::MAX
-            },
-            max_body_bytes: settings.max_body_bytes,
-            geo: settings.geo.clone(),
-        }
-    }
-
-    /// The component version new requests go to.
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Sends new requests to `runtime`; requests in flight finish on the
-    /// version they started with.
-    pub fn replace(&self, runtime: Runtime) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(runtime);
-    }
-}
 
 /// The connections still open once the server stopped accepting.
 pub struct Connections {
@@ -162,7 +106,7 @@ pub async fn serve(
         let front = front.clone();
         let service = service_fn(move |request| {
             let front = front.clone();
-            async move { Ok::<_, Infallible>(crate::request::handle(&front, request, client).await) }
+            async move { Ok::<_, Infallible>(handle(&front, request, client).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -180,36 +124,5 @@ pub async fn serve(
     Connections {
         graceful: Some(graceful),
         open,
-    }
-}
-
-/// Serves `/metrics` (Prometheus text format) and `/healthz` until the
-/// process exits.
-pub async fn admin(listener: TcpListener, metrics: Arc<Metrics>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let (status, content_type, body) = match request.uri().path() {
-                "/metrics" => (200, "text/plain; version=0.0.4", metrics.render()),
-                "/healthz" => (200, "text/plain", "ok\n".to_string()),
-                _ => (404, "text/plain", "not found\n".to_string()),
-            };
-            let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(content_type),
-            );
-            async move { Ok::<_, Infallible>(response) }
-        });
-        tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }

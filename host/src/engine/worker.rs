@@ -7,9 +7,9 @@
 //!
 //! - starts each request's handler as a guest task of its own and attributes
 //!   every `edge:fetch` call to the request whose task makes it
-//!   ([`StoreState::current_request`]);
+//!   ([`edge_fetch_host::EdgeFetchCtx::current_request`]);
 //! - sends the response, then keeps the store alive for the request's
-//!   deferred phase (see [`crate::deferred`]);
+//!   deferred phase (see [`crate::deferred::deadline`]);
 //! - enforces the deadlines from outside the store's event loop, since a
 //!   guest that computes without pause holds the store: a request with no
 //!   response at `request_timeout` gets a 504 and its tasks are TIMED OUT;
@@ -21,168 +21,45 @@
 //!   pass-through) for those not answered yet, REJECTED for their pending
 //!   tasks.
 
-use crate::bindings::Middleware;
-use crate::body;
-use crate::deferred::{Outcome, settle_after_response};
-use crate::exchange::{Exchange, status_for, transmission_result};
-use crate::fetch_event::EventInfo;
-use crate::lifecycle::Live;
-use crate::replay::Replay;
-use crate::runtime::Runtime;
-use crate::state::{RequestContext, StoreState};
+use crate::deferred::deadline::Watched;
+use crate::engine::bindings::Middleware;
+use crate::engine::keeper::{Draining, Event, Keeper, Ticket};
+use crate::engine::pool::Job;
+use crate::engine::runtime::{PassThrough, Runtime, Serve};
+use crate::engine::state::StoreState;
+use crate::http::body::HostBody;
+use crate::http::exchange::{Exchange, status_for, transmission_result};
+use crate::http::replay::{REPLAY_LIMIT, Replay};
+use crate::ops::config::Reuse;
+use edge_fetch_host::{EdgeFetchView, Outcome};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::StatusCode;
-use std::collections::{HashMap, VecDeque};
+use http_body_util::BodyExt;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use wasmtime::component::Accessor;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p3::{Request, Response};
 
-use crate::body::HostBody;
-
 /// How long a worker in reuse mode waits for another request before it
 /// retires.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What a worker's store serves.
-#[derive(Clone, Copy, Debug)]
-pub enum Serve {
-    /// The served component (which may call its next hop).
-    Component,
-    /// The origin alone: the next hop, when the middleware failed and asked
-    /// for `pass-through-on-exception`.
-    Origin,
-}
-
-/// How many requests one instance serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reuse {
-    /// Requests over the instance's life.
-    pub requests: u32,
-    /// Requests at once.
-    pub concurrent: u32,
-}
-
-impl Reuse {
-    /// A fresh store for every request.
-    pub const SINGLE: Reuse = Reuse {
-        requests: 1,
-        concurrent: 1,
-    };
-
-    /// Whether an instance serves one request only.
-    pub fn is_single(self) -> bool {
-        self.requests == 1
+/// Hands `job` to a worker of `runtime`: one with room for it in reuse
+/// mode, else a new one.
+pub fn dispatch(runtime: &Arc<Runtime>, serve: Serve, job: Job) {
+    if matches!(serve, Serve::Origin) || !runtime.pool.has_available() {
+        return Worker::spawn(runtime.clone(), serve, job);
     }
-}
-
-/// One client request on its way to a worker.
-pub struct Job {
-    /// The request's exchange: its responder and what outlives the store.
-    pub exchange: Exchange,
-    /// The request as the guest gets it.
-    pub request: http::Request<HostBody>,
-    /// Lets the host forward the original request if the middleware fails.
-    pub replay: Option<Replay>,
-    /// The request's span: every log line about it carries its id.
-    pub span: tracing::Span,
-}
-
-/// Requests waiting for a worker of one component version.
-#[derive(Default)]
-pub struct Pool {
-    queue: Mutex<VecDeque<Job>>,
-    pushed: Notify,
-    /// Workers that would take a queued request now.
-    available: AtomicUsize,
-}
-
-impl Pool {
-    fn try_pop(&self) -> Option<Job> {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+    if let Some(job) = runtime.pool.enqueue(job) {
+        Worker::spawn(runtime.clone(), serve, job);
     }
-
-    /// Waits for a queued request. Dropping this future while it holds a
-    /// wake-up passes the wake-up on to another waiting worker.
-    async fn next_job(&self) -> Job {
-        loop {
-            let mut notified = pin!(self.pushed.notified());
-            notified.as_mut().enable();
-            if let Some(job) = self.try_pop() {
-                return job;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Runtime {
-    /// Hands `job` to a worker: one with room for it in reuse mode, else a
-    /// new one.
-    pub fn dispatch(self: &Arc<Self>, serve: Serve, job: Job) {
-        let pool = &self.pool;
-        if matches!(serve, Serve::Origin) || pool.available.load(Ordering::Acquire) == 0 {
-            return Worker::spawn(self.clone(), serve, job);
-        }
-        let mut queue = pool.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        queue.push_back(job);
-        // A worker that became unavailable after the check above would
-        // leave the request queued: then start a worker for it here. (A
-        // worker that becomes unavailable after this check starts one
-        // itself; see `Worker::set_available`.)
-        if pool.available.load(Ordering::Acquire) == 0 {
-            let job = queue.pop_back();
-            drop(queue);
-            if let Some(job) = job {
-                Worker::spawn(self.clone(), serve, job);
-            }
-        } else {
-            drop(queue);
-            pool.pushed.notify_one();
-        }
-    }
-}
-
-/// A store's requests, as the worker's deadline keeper sees them.
-struct Ticket {
-    id: u64,
-    context: Arc<RequestContext>,
-    exchange: Exchange,
-    replay: Option<Replay>,
-    started: Instant,
-    /// Set when the request's deferred phase is over (settled or overdue).
-    finished: Notify,
-    span: tracing::Span,
-    /// Lists the request for graceful shutdown while it lives.
-    _live: Live,
-}
-
-/// What the guest side of a worker tells its deadline keeper.
-enum Event {
-    /// A request was started on the instance.
-    Started(Arc<Ticket>),
-    /// Every request is done; the guest's own tasks are awaited (components
-    /// that do not register them through `edge:fetch/wait-until`).
-    Draining,
-}
-
-/// How a request's time on a store ended.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Watched {
-    /// Its deferred tasks settled in time.
-    Settled,
-    /// It missed a deadline; guest work for it may still be running.
-    Overdue,
 }
 
 /// How a worker's store ended.
@@ -194,60 +71,6 @@ enum End {
     Killed,
     /// A component without `wait-until` still had tasks at the deadline.
     GuestTasksTimedOut,
-}
-
-/// A future that watches one request's deadlines.
-type WatchFuture = Pin<Box<dyn Future<Output = (u64, Watched)> + Send>>;
-
-/// The deadline keeper of a worker: the requests its store holds, each with
-/// the future that watches its deadlines.
-struct Keeper {
-    live: HashMap<u64, Arc<Ticket>>,
-    watches: FuturesUnordered<WatchFuture>,
-    request_timeout: Duration,
-    deferred_timeout: Duration,
-}
-
-impl Keeper {
-    fn new(runtime: &Runtime) -> Keeper {
-        Keeper {
-            live: HashMap::new(),
-            watches: FuturesUnordered::new(),
-            request_timeout: runtime.request_timeout,
-            deferred_timeout: runtime.deferred_timeout,
-        }
-    }
-
-    /// Takes note of what the guest side tells.
-    fn receive(
-        &mut self,
-        event: Event,
-        draining: &mut Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
-    ) {
-        match event {
-            Event::Started(ticket) => {
-                let span = ticket.span.clone();
-                let watching = watch(ticket.clone(), self.request_timeout, self.deferred_timeout);
-                self.watches.push(Box::pin(watching.instrument(span)));
-                self.live.insert(ticket.id, ticket);
-            }
-            Event::Draining => {
-                let deadline = Box::pin(tokio::time::sleep(self.deferred_timeout));
-                *draining = Some((Instant::now(), deadline));
-            }
-        }
-    }
-
-    /// Takes note of everything the guest side has told so far.
-    fn receive_all(
-        &mut self,
-        events: &mut mpsc::UnboundedReceiver<Event>,
-        draining: &mut Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
-    ) {
-        while let Ok(event) = events.try_recv() {
-            self.receive(event, draining);
-        }
-    }
 }
 
 /// A store and its instance, and how many requests it may still take.
@@ -295,10 +118,8 @@ impl Worker {
         self.available = available;
         let pool = &self.runtime.pool;
         if available {
-            pool.available.fetch_add(1, Ordering::AcqRel);
-        } else if pool.available.fetch_sub(1, Ordering::AcqRel) == 1
-            && let Some(job) = pool.try_pop()
-        {
+            pool.worker_available();
+        } else if let Some(job) = pool.worker_unavailable() {
             // The last available worker left; a request queued just before
             // would wait for nobody.
             Worker::spawn(self.runtime.clone(), self.serve, job);
@@ -372,7 +193,7 @@ impl Worker {
 
         let mut keeper = Keeper::new(&runtime);
         let mut overdue = false;
-        let mut draining: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+        let mut draining: Draining = None;
         let end = loop {
             tokio::select! {
                 ran = &mut run => {
@@ -423,7 +244,9 @@ impl Worker {
                     let _span = ticket.span.enter();
                     tracing::error!(error, "guest failed");
                     let pass = ticket.context.event.passes_through_on_exception();
-                    ticket.exchange.fail(
+                    fail(
+                        &runtime,
+                        &ticket.exchange,
                         StatusCode::INTERNAL_SERVER_ERROR,
                         ticket.replay.clone().filter(|_| pass),
                     );
@@ -491,7 +314,8 @@ impl Worker {
                     ));
                     let _ = events.send(Event::Started(ticket.clone()));
                     running.push(
-                        serve_one(accessor, guest, ticket, request, &unanswered).instrument(span),
+                        serve_one(accessor, &runtime, guest, ticket, request, &unanswered)
+                            .instrument(span),
                     );
                 }
                 while let Poll::Ready(Some(done)) = running.poll_next_unpin(cx) {
@@ -540,45 +364,12 @@ impl Drop for Worker {
     }
 }
 
-impl Ticket {
-    /// The ticket of a request a worker takes: its `fetch-event` facts and
-    /// an empty set of deferred tasks, listed for graceful shutdown.
-    fn new(
-        runtime: &Runtime,
-        id: u64,
-        exchange: Exchange,
-        replay: Option<Replay>,
-        span: tracing::Span,
-    ) -> Ticket {
-        let started = Instant::now();
-        let deferred = runtime.deferred_tasks(exchange.request_id.clone());
-        let live = exchange.drain.enter(deferred.clone());
-        let event = EventInfo {
-            request_id: exchange.request_id.clone(),
-            client_address: Some(exchange.client),
-            geo: exchange.geo.clone(),
-            deferred_deadline: runtime.deferred_timeout,
-            request_deadline: started + runtime.request_timeout,
-            pass_through_on_exception: AtomicBool::new(false),
-        };
-        Ticket {
-            id,
-            context: Arc::new(RequestContext { event, deferred }),
-            exchange,
-            replay,
-            started,
-            finished: Notify::new(),
-            span,
-            _live: live,
-        }
-    }
-}
-
 /// Runs one request's handler as a guest task of its own and sends its
 /// response; then waits until the deadline keeper says the request's
 /// deferred phase is over, and forgets the request.
 async fn serve_one(
     accessor: &Accessor<StoreState>,
+    runtime: &Arc<Runtime>,
     guest: &Middleware,
     ticket: Arc<Ticket>,
     request: http::Request<HostBody>,
@@ -600,6 +391,7 @@ async fn serve_one(
         let call = handle.start_call_concurrent(&mut access, (request,))?;
         access
             .get()
+            .edge_fetch()
             .start_request(call.task(), ticket.context.clone());
         Ok(call)
     })?;
@@ -616,45 +408,71 @@ async fn serve_one(
         Err(code) => {
             tracing::warn!(error = ?code, "the handler returned an error");
             let pass = ticket.context.event.passes_through_on_exception();
-            ticket
-                .exchange
-                .fail(status_for(&code), ticket.replay.clone().filter(|_| pass));
+            fail(
+                runtime,
+                &ticket.exchange,
+                status_for(&code),
+                ticket.replay.clone().filter(|_| pass),
+            );
         }
     }
     unanswered.fetch_sub(1, Ordering::AcqRel);
     ticket.finished.notified().await;
-    accessor.with(|mut access| access.get().end_request(&ticket.context));
+    accessor.with(|mut access| access.get().edge_fetch().end_request(&ticket.context));
     Ok(())
 }
 
-/// The deadline keeper's view of one request: its handler phase (a 504 if
-/// no response comes before `request_timeout`), then its deferred phase
-/// (tasks TIMED OUT if still pending `deferred_timeout` after the response
-/// end).
-async fn watch(
-    ticket: Arc<Ticket>,
-    request_timeout: Duration,
-    deferred_timeout: Duration,
-) -> (u64, Watched) {
-    let deferred_phase = settle_after_response(
-        &ticket.context.deferred,
-        body::body_end(ticket.exchange.body_end.clone()),
-        deferred_timeout,
-    );
-    let handler_timeout = async {
-        tokio::time::sleep_until((ticket.started + request_timeout).into()).await;
-        if ticket.exchange.responder.is_sent() {
-            std::future::pending::<()>().await;
+/// The guest failed before answering: pass the original request through to
+/// the next hop if it asked for that and the request can be replayed, else
+/// answer `status`.
+fn fail(runtime: &Arc<Runtime>, exchange: &Exchange, status: StatusCode, replay: Option<Replay>) {
+    if exchange.responder.is_sent() {
+        return;
+    }
+    match replay {
+        Some(replay) => {
+            let pass = pass_through(runtime.clone(), exchange.clone(), replay);
+            tokio::spawn(pass.in_current_span());
         }
+        None => exchange.responder.error(status),
+    }
+}
+
+/// Forwards the original request to the next hop (`pass-through-on-exception`).
+async fn pass_through(runtime: Arc<Runtime>, exchange: Exchange, replay: Replay) {
+    let Some(request) = replay.take() else {
+        tracing::warn!(
+            limit = REPLAY_LIMIT,
+            "cannot pass through: the middleware read more of the body than the host keeps"
+        );
+        return exchange.responder.error(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let watched = tokio::select! {
-        settled = deferred_phase => if settled { Watched::Settled } else { Watched::Overdue },
-        () = handler_timeout => {
-            tracing::warn!(timeout = ?request_timeout, "no response before the request timeout");
-            ticket.exchange.responder.error(StatusCode::GATEWAY_TIMEOUT);
-            ticket.context.deferred.settle_pending(Outcome::TimedOut);
-            Watched::Overdue
+    match runtime.pass_through_target() {
+        PassThrough::Upstream(upstream) => {
+            tracing::warn!("middleware failed; passing the request through to the upstream");
+            match upstream.send(request, Some(exchange.client)).await {
+                Ok(response) => exchange
+                    .responder
+                    .send(response.map(|b| b.map_err(Into::into).boxed_unsync())),
+                Err(code) => exchange.responder.error(status_for(&code)),
+            }
         }
-    };
-    (ticket.id, watched)
+        PassThrough::Origin => {
+            tracing::warn!("middleware failed; passing the request through to the origin");
+            dispatch(
+                &runtime,
+                Serve::Origin,
+                Job {
+                    exchange,
+                    request,
+                    replay: None,
+                    span: tracing::Span::current(),
+                },
+            );
+        }
+        PassThrough::Unavailable => {
+            tracing::warn!("cannot pass through: the component has no next hop");
+            exchange.responder.error(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
 }

@@ -1,13 +1,14 @@
 //! Prometheus metrics, in the text exposition format, for the admin server's
 //! `/metrics`.
 //!
-//! Deferred-task counters live under one lock, so every scrape satisfies
-//! `registered = fulfilled + rejected + timed_out + in_flight` exactly; the
-//! in-flight gauge is kept by its own increments and decrements, so the sum is
-//! a real check on the bookkeeping, not a definition.
+//! Deferred-task counters are edge-fetch-host's [`TaskCounts`], under one
+//! lock, so every scrape satisfies `registered = fulfilled + rejected +
+//! timed_out + in_flight` exactly; the in-flight gauge is kept by its own
+//! increments and decrements, so the sum is a real check on the bookkeeping,
+//! not a definition.
 
+use edge_fetch_host::{DeferredCounts, Outcome, TaskCounts, TaskLedger};
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -64,30 +65,12 @@ impl Histogram {
     }
 }
 
-/// Deferred-task counts, updated together.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeferredCounts {
-    /// Tasks the guests registered.
-    pub registered: u64,
-    /// Tasks that resolved `ok`.
-    pub fulfilled: u64,
-    /// Tasks that resolved `err`, were dropped, or died with their instance.
-    pub rejected: u64,
-    /// Tasks still pending at the deferred deadline (or at shutdown).
-    pub timed_out: u64,
-    /// Registered and not yet settled.
-    pub in_flight: u64,
-    /// Registrations refused because `max_parked_tasks` was reached (these
-    /// are also counted as registered and rejected).
-    pub refused: u64,
-}
-
 /// Every metric of the host.
 pub struct Metrics {
     /// Indexed by status code - 100.
     responses: Box<[AtomicU64]>,
     latency: Histogram,
-    deferred: Mutex<DeferredCounts>,
+    deferred: TaskCounts,
     settled_after_response: Histogram,
     instantiation: Histogram,
     instances_alive: AtomicI64,
@@ -100,7 +83,7 @@ impl Default for Metrics {
         Self {
             responses: (100..600).map(|_| AtomicU64::new(0)).collect(),
             latency: Histogram::new(BUCKETS),
-            deferred: Mutex::default(),
+            deferred: TaskCounts::default(),
             settled_after_response: Histogram::new(BUCKETS),
             instantiation: Histogram::new(INSTANTIATION_BUCKETS),
             instances_alive: AtomicI64::new(0),
@@ -142,39 +125,9 @@ impl Metrics {
         InstanceGuard(self.clone())
     }
 
-    /// A deferred task was registered.
-    pub fn task_registered(&self) {
-        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        counts.registered += 1;
-        counts.in_flight += 1;
-    }
-
-    /// A registration was refused: it counts as registered and rejected.
-    pub fn task_refused(&self) {
-        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        counts.registered += 1;
-        counts.rejected += 1;
-        counts.refused += 1;
-    }
-
-    /// A registered task settled; `after_response` is how long after the
-    /// response end (zero if it settled before).
-    pub fn task_settled(&self, outcome: &crate::deferred::Outcome, after_response: Duration) {
-        use crate::deferred::Outcome;
-        let mut counts = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        match outcome {
-            Outcome::Fulfilled => counts.fulfilled += 1,
-            Outcome::Rejected(_) => counts.rejected += 1,
-            Outcome::TimedOut => counts.timed_out += 1,
-        }
-        counts.in_flight = counts.in_flight.saturating_sub(1);
-        drop(counts);
-        self.settled_after_response.observe(after_response);
-    }
-
     /// A consistent snapshot of the deferred-task counts.
     pub fn deferred(&self) -> DeferredCounts {
-        *self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+        self.deferred.snapshot()
     }
 
     /// The text exposition of every metric.
@@ -285,6 +238,27 @@ impl Metrics {
     }
 }
 
+/// Every request's deferred tasks are counted here: the counts, and how long
+/// after the response end each task settled.
+impl TaskLedger for Metrics {
+    fn in_flight(&self) -> u64 {
+        self.deferred.in_flight()
+    }
+
+    fn registered(&self) {
+        self.deferred.registered();
+    }
+
+    fn refused(&self) {
+        self.deferred.refused();
+    }
+
+    fn settled(&self, outcome: &Outcome, after_response: Duration) {
+        self.deferred.settled(outcome, after_response);
+        self.settled_after_response.observe(after_response);
+    }
+}
+
 /// Counts one instance alive while it exists.
 pub struct InstanceGuard(std::sync::Arc<Metrics>);
 
@@ -297,18 +271,17 @@ impl Drop for InstanceGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deferred::Outcome;
 
     #[test]
     fn deferred_counts_add_up() {
         let metrics = Metrics::default();
         for _ in 0..4 {
-            metrics.task_registered();
+            metrics.registered();
         }
-        metrics.task_refused();
-        metrics.task_settled(&Outcome::Fulfilled, Duration::from_millis(3));
-        metrics.task_settled(&Outcome::Rejected("x".into()), Duration::ZERO);
-        metrics.task_settled(&Outcome::TimedOut, Duration::from_secs(1));
+        metrics.refused();
+        metrics.settled(&Outcome::Fulfilled, Duration::from_millis(3));
+        metrics.settled(&Outcome::Rejected("x".into()), Duration::ZERO);
+        metrics.settled(&Outcome::TimedOut, Duration::from_secs(1));
         let c = metrics.deferred();
         assert_eq!(
             c.registered,

@@ -1,11 +1,8 @@
-//! The middleware's imported `wasi:http/handler`: the "next" hop, which is
-//! either an origin component instantiated in the same store or an HTTP
-//! reverse proxy to an upstream server.
+//! The HTTP reverse proxy to an upstream server: the next hop of a
+//! middleware served with `--upstream`, and where pass-through sends the
+//! original request.
 
-use crate::bindings::Middleware;
-use crate::bindings::wasi::http::handler;
-use crate::body::HostBody;
-use crate::state::{Edge, StoreState};
+use crate::http::body::HostBody;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 use hyper::body::Incoming;
@@ -13,21 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use wasmtime::component::{Accessor, Resource};
-use wasmtime_wasi_http::p3::bindings::http::types::{ErrorCode, Request, Response};
-use wasmtime_wasi_http::{WasiHttpView, p3};
-
-/// Where one store's imported `handler` sends requests.
-#[derive(Clone)]
-pub enum NextHop {
-    /// Forward over HTTP to an upstream server.
-    Upstream(Arc<Upstream>),
-    /// Call the `handler` export of an origin component in the same store.
-    Origin(Arc<Middleware>),
-    /// Nothing configured: the component is a complete service.
-    Unset,
-}
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 /// An HTTP reverse proxy to one upstream origin.
 pub struct Upstream {
@@ -84,40 +67,9 @@ impl Upstream {
         &self.authority
     }
 
-    /// Sends the guest's request to the upstream and hands the response back
-    /// to the guest, streaming both bodies.
-    async fn forward(
-        &self,
-        accessor: &Accessor<StoreState, Edge>,
-        request: Resource<Request>,
-    ) -> wasmtime::Result<Result<Resource<Response>, ErrorCode>> {
-        let prepared = accessor.with(|mut access| -> wasmtime::Result<Result<_, ErrorCode>> {
-            let client = StoreState::current_request(&mut access)
-                .and_then(|request| request.event.client_address);
-            let mut request = access.get().table.delete(request)?;
-            let original_host = request.authority.take();
-            request.scheme = Some(self.scheme.clone());
-            request.authority = Some(self.authority.clone());
-            Ok(match request.into_http(&mut access, async { Ok(()) }) {
-                Ok((mut request, _options)) => {
-                    add_forwarded_headers(request.headers_mut(), client, original_host);
-                    Ok(request)
-                }
-                Err(error) => Err(error.downcast()?),
-            })
-        })?;
-        let response = match prepared {
-            Ok(request) => match self.dispatch(request).await {
-                Ok(response) => response,
-                Err(code) => return Ok(Err(code)),
-            },
-            Err(code) => return Ok(Err(code)),
-        };
-        accessor.with(|mut access| {
-            let state = access.data_mut();
-            let (response, _io) = p3::Response::from_http(state.http().hooks, response);
-            Ok(Ok(state.http().table.push(response)?))
-        })
+    /// The scheme requests are forwarded with.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
     }
 }
 
@@ -142,7 +94,7 @@ impl Upstream {
     }
 
     /// Sends a request whose URI already points at the upstream.
-    async fn dispatch(
+    pub async fn dispatch(
         &self,
         request: http::Request<HostBody>,
     ) -> Result<http::Response<Incoming>, ErrorCode> {
@@ -154,7 +106,7 @@ impl Upstream {
 }
 
 /// Adds the de-facto standard `x-forwarded-*` headers for the upstream.
-fn add_forwarded_headers(
+pub fn add_forwarded_headers(
     headers: &mut http::HeaderMap,
     client: Option<SocketAddr>,
     original_host: Option<Authority>,
@@ -180,36 +132,3 @@ fn error_code(error: &hyper_util::client::legacy::Error) -> ErrorCode {
         ErrorCode::HttpProtocolError
     }
 }
-
-impl handler::HostWithStore<StoreState> for Edge {
-    async fn handle(
-        accessor: &Accessor<StoreState, Self>,
-        request: Resource<Request>,
-    ) -> wasmtime::Result<Result<Resource<Response>, ErrorCode>> {
-        let next = accessor.with(|mut access| access.get().next.clone());
-        match next {
-            NextHop::Upstream(upstream) => upstream.forward(accessor, request).await,
-            NextHop::Origin(origin) => {
-                // The origin's handler runs as a task of its own; record it
-                // as serving the caller's request, so the origin's
-                // `edge:fetch` calls are attributed to that request too.
-                let handle = origin.wasi_http_handler().func_handle();
-                let call = accessor.with(|mut access| -> wasmtime::Result<_> {
-                    let caller = StoreState::current_request(&mut access);
-                    let call = handle.start_call_concurrent(&mut access, (request,))?;
-                    if let Some(caller) = caller {
-                        access.get().start_request(call.task(), caller);
-                    }
-                    Ok(call)
-                })?;
-                let (result,) = handle.finish_call_concurrent(accessor, call).await?;
-                Ok(result)
-            }
-            NextHop::Unset => Ok(Err(ErrorCode::InternalError(Some(
-                "this host has no next handler configured (--upstream or --origin)".into(),
-            )))),
-        }
-    }
-}
-
-impl handler::Host for StoreState {}

@@ -3,7 +3,7 @@
 //! their deferred work on their own tasks, which run on after the handler has
 //! returned. For them the host behaves like `wasmtime serve`: a worker's
 //! store lives on after its last response until the guest has no task left,
-//! at most the deferred deadline (see `crate::worker`). So the very same
+//! at most the deferred deadline (see `crate::engine::worker`). So the very same
 //! bytes run with their deferred work on every WASI 0.3 host.
 
 /// The import that marks a component as tracking its deferred work with the

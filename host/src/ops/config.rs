@@ -2,8 +2,7 @@
 //! then defaults. Everything an operator can set is here, and `edge-host
 //! serve --help` documents each flag.
 
-use crate::geo::{GeoFields, GeoHeaders, GeoPreset};
-use crate::worker::Reuse;
+use crate::ops::geo::{GeoFields, GeoHeaders, GeoPreset};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -264,6 +263,28 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// Log format.
     pub log_format: LogFormat,
+}
+
+/// How many requests one instance serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reuse {
+    /// Requests over the instance's life.
+    pub requests: u32,
+    /// Requests at once.
+    pub concurrent: u32,
+}
+
+impl Reuse {
+    /// A fresh store for every request.
+    pub const SINGLE: Reuse = Reuse {
+        requests: 1,
+        concurrent: 1,
+    };
+
+    /// Whether an instance serves one request only.
+    pub fn is_single(self) -> bool {
+        self.requests == 1
+    }
 }
 
 /// A configuration problem, reported as one line.
