@@ -10,6 +10,8 @@ pub(crate) mod cookies;
 pub(crate) mod matcher;
 pub(crate) mod request;
 pub(crate) mod response;
+#[cfg(test)]
+mod upstream_tables;
 pub(crate) mod url;
 
 pub use crate::core::geo::Geo;

@@ -7,20 +7,14 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
+use crate::core::next::upstream_tables::{list, report, text};
+
 use super::{Priority, RequestCookies, ResponseCookie, ResponseCookies, SameSite};
 
 const TABLE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/edge-runtime-cookies.json"
 ));
-
-fn list(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 fn pairs(value: &Value) -> Vec<(String, String)> {
     list(value)
@@ -82,16 +76,6 @@ fn lines(jar: &ResponseCookies) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-fn report(name: &str, results: Vec<(String, bool)>) {
-    let failed: Vec<&String> = results
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(c, _)| c)
-        .collect();
-    eprintln!("{name}: {}/{}", results.len() - failed.len(), results.len());
-    assert!(failed.is_empty(), "{name}: failed {failed:#?}");
 }
 
 #[test]

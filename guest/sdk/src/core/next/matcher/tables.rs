@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::core::next::upstream_tables::{list, report, text};
+
 use super::source::{Source, bare};
 use super::{Has, MatchInput, Matcher, scoped_forms};
 use crate::core::next::url::{SearchParams, UrlConfig};
@@ -20,26 +22,6 @@ const NEXT: &str = include_str!(concat!(
 
 fn load(text: &str) -> Value {
     serde_json::from_str(text).expect("a valid table")
-}
-
-fn list(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
-
-/// Checks every case, then fails listing those that failed; prints the
-/// pass count (`name: passed/total`).
-fn report(name: &str, results: Vec<(String, bool)>) {
-    let failed: Vec<&String> = results
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(c, _)| c)
-        .collect();
-    eprintln!("{name}: {}/{}", results.len() - failed.len(), results.len());
-    assert!(failed.is_empty(), "{name}: failed {failed:#?}");
 }
 
 #[test]
