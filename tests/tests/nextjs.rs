@@ -340,15 +340,9 @@ on_all_hosts!(
             posted[0].body
         );
         // The task does not wait, so its POST races the client's read of
-        // the response: on the wasmtime hosts it often wins. On workerd
-        // (jco's async runtime, `ctx.waitUntil`) it comes later, as
-        // `workerd.rs` checked, though not always on a loaded machine.
-        if on == P3Host::Workerd {
-            assert!(
-                posted[0].at > reply.done,
-                "the telemetry came after the response"
-            );
-        }
+        // the response on every host: when it arrives says nothing about
+        // the contract (the response was not held for it: TTFB above), only
+        // that it arrives does.
         assert!(auth.sync.received().is_empty());
     }
 );
