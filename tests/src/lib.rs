@@ -518,23 +518,39 @@ pub fn dist(relative: &str) -> PathBuf {
     path
 }
 
-/// A WASI 0.3 host the host-agnostic tests run on, serving the very same
-/// `dist/portable/*.wasm` bytes (plain `wasi:http` services, the `edge:fetch`
-/// adapter composed in).
+/// A WASI 0.3 host the host-agnostic tests run on. `edge-host` and
+/// `wasmtime serve` serve the very same `dist/portable/*.wasm` bytes (plain
+/// `wasi:http` services, the `edge:fetch` adapter composed in); workerd
+/// serves the same chain as `dist/composed/*.wasm` (see [`workers_form`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum P3Host {
     /// `edge-host serve`.
     EdgeHost,
     /// `wasmtime serve -Scli` (the CLI of [`wasmtime`]).
     WasmtimeServe,
+    /// `cargo xtask workers`, then `workerd serve` (the CLI of [`workerd`])
+    /// on the Worker folder: Cloudflare's runtime, jco 1.35 on JSPI.
+    Workerd,
 }
 
 impl P3Host {
     /// Serves the service component `dist/<app>` with the environment `env`
     /// (`KEY=VALUE`), with each host's documented command line. The guest
     /// may call the `allowed` sinks: edge-host denies other outbound calls
-    /// by default, `wasmtime serve` has no outbound allowlist.
+    /// by default, `wasmtime serve` has no outbound allowlist, and the
+    /// Worker's local config allows loopback. On workerd, `app` is served in
+    /// its [`workers_form`].
     pub fn serve(self, app: &str, env: &[String], allowed: &[&Sink]) -> Host {
+        if self == P3Host::Workerd {
+            // cargo xtask workers dist/composed/hello-app.wasm -o <folder>
+            //     --env KEY=VALUE; workerd serve <folder>/workerd.capnp
+            let mut args: Vec<&str> = Vec::new();
+            for pair in env {
+                args.extend(["--env", pair]);
+            }
+            let worker = build_worker(&dist(&workers_form(app)), &args);
+            return Host::workerd_serve(&worker);
+        }
         let path = dist(app);
         let path = path.to_str().unwrap();
         let mut args: Vec<&str> = Vec::new();
@@ -556,12 +572,33 @@ impl P3Host {
                 args.push(path);
                 Host::wasmtime_serve(&args)
             }
+            P3Host::Workerd => unreachable!("served above"),
         }
     }
 }
 
+/// The form of the service `dist/<app>` that a Worker is built from:
+/// `portable/X.wasm` -> `composed/X.wasm` (the same chain of components,
+/// without the adapter), anything else unchanged.
+///
+/// On workerd the Worker itself provides `edge:fetch` (`wait-until` is
+/// `ctx.waitUntil()`), so it needs the chain's `edge:fetch` imports; the
+/// portable form's adapter drives deferred tasks on the guest's own export
+/// task, which Workers cancel once the response is done (`workerd.rs`
+/// shows that work lost). Every `portable/*-app.wasm` recipe of
+/// `xtask/src/compose.rs` has a `composed/` twin with the same chain
+/// (`workerd.rs` checks it).
+pub fn workers_form(app: &str) -> String {
+    match app.strip_prefix("portable/") {
+        Some(name) => format!("composed/{name}"),
+        None => app.to_string(),
+    }
+}
+
 /// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); }`, two tests
-/// each calling `body(P3Host)`: the same scenario on both WASI 0.3 hosts.
+/// each calling `body(P3Host)`: the same scenario on both wasmtime-based
+/// WASI 0.3 hosts. For a scenario that workerd cannot run (say why next to
+/// it); the others use [`on_all_hosts!`].
 #[macro_export]
 macro_rules! on_both_hosts {
     ($(#[$meta:meta])* $name:ident, $body:expr) => {
@@ -580,6 +617,48 @@ macro_rules! on_both_hosts {
             }
         }
     };
+}
+
+/// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); fn workerd();
+/// }`, three tests each calling `body(P3Host)`: the same scenario on
+/// edge-host, `wasmtime serve` and workerd (a Worker built from the app's
+/// [`workers_form`]).
+#[macro_export]
+macro_rules! on_all_hosts {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn edge_host() {
+                ($body)($crate::P3Host::EdgeHost)
+            }
+
+            #[test]
+            fn wasmtime_serve() {
+                ($body)($crate::P3Host::WasmtimeServe)
+            }
+
+            #[test]
+            fn workerd() {
+                ($body)($crate::P3Host::Workerd)
+            }
+        }
+    };
+}
+
+/// Asserts that no `x-middleware-*` header reached the client: internal
+/// headers of the Next.js contract never leave the host.
+pub fn assert_no_internal_headers(reply: &Reply) {
+    assert!(
+        !reply
+            .headers
+            .iter()
+            .any(|(n, _)| n.starts_with("x-middleware-")),
+        "{:?}",
+        reply.headers
+    );
 }
 
 /// `edge-host serve` for the fixture middleware (deferred tasks and faults

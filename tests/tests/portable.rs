@@ -1,17 +1,19 @@
-//! The same component bytes on two real WASI 0.3 hosts: `edge-host` and
-//! `wasmtime serve` (the CLI `cargo xtask test` installs from PyPI).
+//! The same component bytes on two real WASI 0.3 hosts, `edge-host` and
+//! `wasmtime serve` (the CLI `cargo xtask test` installs from PyPI), and the
+//! same chain on a third, Cloudflare's workerd.
 //!
 //! Each test runs once per host on the very same file from `dist/portable/`
 //! (middlewares and origin composed with `wac-graph` by `cargo xtask build`,
-//! plus the `edge:fetch` adapter), and observes the deferred work through a
-//! loopback sink: it must arrive after the response, complete.
+//! plus the `edge:fetch` adapter); workerd runs a Worker built from its
+//! `dist/composed/` twin (see `edgeware_tests::workers_form`). The deferred
+//! work shows at a loopback sink: it must arrive after the response, complete.
 
-use edgeware_tests::{Host, P3Host, Sink, component, dist, get, on_both_hosts};
+use edgeware_tests::{Host, P3Host, Sink, component, dist, get, on_all_hosts, on_both_hosts};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-on_both_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
+on_all_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
     let sink = Sink::start();
     let host = on.serve(
         "portable/hello-app.wasm",
@@ -34,10 +36,19 @@ on_both_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
     );
 
     // hello-middleware's task sleeps 1 s after the handler returned, then
-    // POSTs to the sink.
+    // POSTs to the sink, with the request id the host gave it.
     let calls = sink.wait_for(1, 10 * SECOND);
     assert_eq!(calls[0].request_line, "POST /telemetry HTTP/1.1");
-    assert!(calls[0].body.contains("/hello"), "body: {}", calls[0].body);
+    assert!(
+        calls[0].body.contains("\"path\":\"/hello\""),
+        "body: {}",
+        calls[0].body
+    );
+    assert!(
+        calls[0].body.contains("\"requestId\":\""),
+        "body: {}",
+        calls[0].body
+    );
     let after = calls[0].at.duration_since(reply.done);
     assert!(
         after >= SECOND * 8 / 10,
@@ -48,6 +59,12 @@ on_both_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
     }
 });
 
+// Two hosts only: on workerd, jco 1.35 sometimes hands the guest a response
+// handle its own binding cannot find when several deferred tasks of one
+// instance send requests, which ends the guest's event loop, so
+// `count=3&late=1` loses late tasks there (see the README).
+// `workerd.rs::every_task_runs_and_a_late_registration_too` covers each
+// half on workerd.
 on_both_hosts!(
     every_task_runs_including_late_registrations,
     |on: P3Host| {
@@ -72,7 +89,7 @@ on_both_hosts!(
     }
 );
 
-on_both_hosts!(
+on_all_hosts!(
     two_middlewares_composed_with_wac_run_end_to_end,
     |on: P3Host| {
         let sink = Sink::start();

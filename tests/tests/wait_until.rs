@@ -2,9 +2,12 @@
 //! loopback. The response must reach the client before deferred work ends,
 //! and every registered task must be reported exactly once. Scenarios whose
 //! outcome shows over HTTP and at a loopback sink also run on `wasmtime
-//! serve`, on the same `dist/portable/fixture-app.wasm` as on edge-host.
+//! serve`, on the same `dist/portable/fixture-app.wasm` as on edge-host, and
+//! on workerd, on a Worker built from `dist/composed/fixture-app.wasm`.
 
-use edgeware_tests::{Host, P3Host, Sink, component, fixture_host, get, on_both_hosts};
+use edgeware_tests::{
+    Host, P3Host, Sink, assert_no_internal_headers, component, fixture_host, get, on_all_hosts,
+};
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -145,7 +148,7 @@ fn every_task_of_a_request_settles_once_including_late_registrations() {
     );
 }
 
-on_both_hosts!(
+on_all_hosts!(
     handler_error_answers_5xx_and_its_task_still_runs,
     |on: P3Host| {
         let sink = Sink::start();
@@ -184,7 +187,7 @@ fn handler_error_answers_5xx_and_still_settles_registered_tasks() {
     host.log.wait_for(&["FULFILLED", &id], 1, 10 * SECOND);
 }
 
-on_both_hosts!(
+on_all_hosts!(
     client_sent_internal_headers_never_reach_the_guests,
     |on: P3Host| {
         let host = on.serve("portable/fixture-app.wasm", &[], &[]);
@@ -208,6 +211,7 @@ on_both_hosts!(
             reply.body
         );
         assert!(!reply.body.contains("forged"), "{on:?}: {}", reply.body);
+        assert_no_internal_headers(&reply);
     }
 );
 
