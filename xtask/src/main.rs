@@ -3,6 +3,8 @@
 
 mod bench;
 mod compose;
+mod publish;
+mod tools;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -88,6 +90,20 @@ enum Task {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Push a component to an OCI registry as a wasm OCI artifact (`wkg oci
+    /// push`; installs wkg under target/tools/ if missing). Registries on
+    /// loopback are reached over plain HTTP, others over HTTPS unless named
+    /// with `--insecure`; credentials come from `WKG_OCI_USERNAME` /
+    /// `WKG_OCI_PASSWORD` or the docker credential store, as wkg reads them.
+    Publish {
+        /// The component, e.g. `dist/composed/hello-app.wasm`.
+        component: PathBuf,
+        /// Where to push it: `oci://host[:port]/repository:tag`.
+        reference: String,
+        /// A registry (`host[:port]`) to reach over plain HTTP (repeatable).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        insecure: Vec<String>,
+    },
     /// Run the SDK's `cargo fuzz` targets (guest/sdk/fuzz), each for a
     /// bounded time, growing the corpus kept in the repository. Installs
     /// cargo-fuzz from crates.io if it is missing.
@@ -134,6 +150,11 @@ fn main() -> anyhow::Result<()> {
             build(&root)?;
             let wasmtime = ensure_wasmtime(&root)?;
             let jco = ensure_jco(&root)?;
+            // The deployment tests' tools (tests/tests/deploy.rs, oci.rs).
+            let wkg = tools::ensure_wkg(&root)?;
+            let hadolint = tools::ensure_hadolint()?;
+            let kubernetes_validate = tools::ensure_kubernetes_validate()?;
+            let docker_registry = tools::ensure_docker_registry()?;
             let summary = root.join(RELIABILITY_SUMMARY);
             let _ = std::fs::remove_file(&summary);
             // The default members: everything but the wasm-only components.
@@ -141,6 +162,10 @@ fn main() -> anyhow::Result<()> {
                 .arg("test")
                 .env("EDGEWARE_WASMTIME", &wasmtime)
                 .env("EDGEWARE_JCO", &jco)
+                .env("EDGEWARE_WKG", &wkg)
+                .env("EDGEWARE_HADOLINT", &hadolint)
+                .env("EDGEWARE_KUBERNETES_VALIDATE", &kubernetes_validate)
+                .env("EDGEWARE_DOCKER_REGISTRY", &docker_registry)
                 .args(&cargo_test_args)
                 .status()?;
             check(status, "cargo test")?;
@@ -170,6 +195,14 @@ fn main() -> anyhow::Result<()> {
             let wasmtime = ensure_wasmtime(&root)?;
             let seconds = if smoke { 1 } else { seconds };
             bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
+        }
+        Task::Publish {
+            component,
+            reference,
+            insecure,
+        } => {
+            let wkg = tools::ensure_wkg(&root)?;
+            publish::publish(&wkg, &component, &reference, &insecure)
         }
         Task::Fuzz { seconds } => fuzz(&root, seconds, None),
     }
