@@ -74,16 +74,25 @@ fn publish_pushes_the_wasm_oci_artifact_layout() {
         "publish names the layer digest:\n{printed}"
     );
 
-    let (status, content_type, body) =
-        registry_get(&registry, "/v2/edgeware/hello-app/manifests/0.1.0", OCI_MANIFEST);
+    let (status, content_type, body) = registry_get(
+        &registry,
+        "/v2/edgeware/hello-app/manifests/0.1.0",
+        OCI_MANIFEST,
+    );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(content_type, OCI_MANIFEST);
     // wkg prints the manifest digest; it is that of the stored manifest.
-    assert!(printed.contains(&format!("digest: {}", sha256(&body))), "{printed}");
+    assert!(
+        printed.contains(&format!("digest: {}", sha256(&body))),
+        "{printed}"
+    );
     let manifest: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
     assert_eq!(manifest["mediaType"], OCI_MANIFEST);
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.wasm.config.v0+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1, "{manifest}");
     assert_eq!(layers[0]["mediaType"], "application/wasm");
@@ -115,7 +124,9 @@ fn publish_pushes_the_wasm_oci_artifact_layout() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        exports.iter().any(|e| e.starts_with("wasi:http/handler@0.3.0")),
+        exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/handler@0.3.0")),
         "{config}"
     );
     let (status, _, layer) = registry_get(

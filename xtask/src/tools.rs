@@ -12,9 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// `wkg` from crates.io (`cargo install --locked`, a few minutes on two
-/// cores), returning its path.
+/// `wkg` from crates.io (`cargo install --locked`: many minutes on two
+/// cores), returning its path; `$EDGEWARE_WKG` names one installed
+/// elsewhere.
 pub fn ensure_wkg(root: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(wkg) = std::env::var_os("EDGEWARE_WKG") {
+        return Ok(PathBuf::from(wkg));
+    }
     let dir = tool_dir("wkg", WKG_VERSION);
     let binary = dir.join("bin/wkg");
     if !binary.exists() {
