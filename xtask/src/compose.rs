@@ -62,6 +62,18 @@ pub const RECIPES: &[Recipe] = &[
         purpose: "test fixture in front of the origin, for edge-host",
     },
     Recipe {
+        output: "composed/next-fixture-app.wasm",
+        chain: &["next-fixture", "demo-origin"],
+        adapter: false,
+        purpose: "the Next.js contract fixture in front of the origin, for edge-host and Workers",
+    },
+    Recipe {
+        output: "composed/first-app.wasm",
+        chain: &["first-middleware", "demo-origin"],
+        adapter: false,
+        purpose: "the README's first middleware in front of the origin, for edge-host and Workers",
+    },
+    Recipe {
         output: "portable/auth-app.wasm",
         chain: &["auth-middleware", "demo-origin"],
         adapter: true,

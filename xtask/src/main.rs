@@ -5,6 +5,7 @@ mod bench;
 mod compose;
 mod publish;
 mod tools;
+mod workers;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -104,6 +105,37 @@ enum Task {
         #[arg(long, value_name = "HOST[:PORT]")]
         insecure: Vec<String>,
     },
+    /// Turn a `wasi:http@0.3.0` service component (e.g. `dist/composed/*`)
+    /// into a Cloudflare Worker folder: `worker.js` (ES module, jco's
+    /// transpilation bundled with the glue that binds `edge:fetch/wait-until`
+    /// to `ctx.waitUntil`), its `.wasm` modules, `wrangler.toml` and
+    /// `workerd.capnp`. Installs jco, rolldown and workerd with npm if missing.
+    Workers {
+        /// The component, e.g. `dist/composed/hello-app.wasm`.
+        component: PathBuf,
+        /// The folder to write (a Worker folder written before is replaced); default
+        /// `dist/workers/<name>`.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The Worker's name; default: the component's file stem.
+        #[arg(long)]
+        name: Option<String>,
+        /// An environment variable of the guest, `KEY=VALUE` (a `[vars]`
+        /// entry / workerd text binding); repeatable.
+        #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// The address `workerd serve workerd.capnp` listens on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: String,
+        /// Minify `worker.js`.
+        #[arg(long)]
+        minify: bool,
+        /// Let the local `workerd serve` fill `request.cf` (geo) from this
+        /// request header's JSON: only behind a proxy that sets it, since
+        /// clients can send any header. On Cloudflare the edge fills it.
+        #[arg(long, value_name = "HEADER")]
+        cf_blob_header: Option<String>,
+    },
     /// Run the SDK's `cargo fuzz` targets (guest/sdk/fuzz), each for a
     /// bounded time, growing the corpus kept in the repository. Installs
     /// cargo-fuzz from crates.io if it is missing.
@@ -155,6 +187,8 @@ fn main() -> anyhow::Result<()> {
             let hadolint = tools::ensure_hadolint()?;
             let kubernetes_validate = tools::ensure_kubernetes_validate()?;
             let docker_registry = tools::ensure_docker_registry()?;
+            let workers_tools = workers::ensure_tools(&root)?;
+            let wrangler = workers::ensure_wrangler(&root)?;
             let summary = root.join(RELIABILITY_SUMMARY);
             let _ = std::fs::remove_file(&summary);
             // The default members: everything but the wasm-only components.
@@ -166,6 +200,8 @@ fn main() -> anyhow::Result<()> {
                 .env("EDGEWARE_HADOLINT", &hadolint)
                 .env("EDGEWARE_KUBERNETES_VALIDATE", &kubernetes_validate)
                 .env("EDGEWARE_DOCKER_REGISTRY", &docker_registry)
+                .env("EDGEWARE_WORKERD", workers_tools.workerd())
+                .env("EDGEWARE_WRANGLER", &wrangler)
                 .args(&cargo_test_args)
                 .status()?;
             check(status, "cargo test")?;
@@ -205,6 +241,38 @@ fn main() -> anyhow::Result<()> {
             publish::publish(&wkg, &component, &reference, &insecure)
         }
         Task::Fuzz { seconds } => fuzz(&root, seconds, None),
+        Task::Workers {
+            component,
+            output,
+            name,
+            env,
+            addr,
+            minify,
+            cf_blob_header,
+        } => {
+            let name = name.unwrap_or_else(|| workers::default_name(&component));
+            let output = output.unwrap_or_else(|| root.join("dist/workers").join(&name));
+            workers::build(
+                &root,
+                &workers::Options {
+                    component,
+                    output,
+                    name,
+                    env,
+                    addr,
+                    minify,
+                    cf_blob_header,
+                },
+            )
+        }
+    }
+}
+
+/// A `KEY=VALUE` pair.
+fn parse_env(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{pair}` is not KEY=VALUE")),
     }
 }
 

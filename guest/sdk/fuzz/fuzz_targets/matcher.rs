@@ -1,8 +1,10 @@
 //! The matcher and the path normalization in front of it: never panic on
 //! any pattern or path; the forms of a path always include the raw path and
 //! its fully normalized form; a redirect target has no `\` and no `//`; an
-//! encoding of a protected path can never look public in every form; and
-//! the Next.js docs' look-ahead matcher means what it says on every form.
+//! encoding of a protected path can never look public in every form; the
+//! Next.js docs' look-ahead matcher means what it says on every form and
+//! on the rest of a data URL (`/_next/data/<build>/...`), as Next.js
+//! compiles it; and a protected page's data and RSC URLs run its guard.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -32,6 +34,19 @@ fn next_docs(form: &str) -> bool {
         && !["api", "_next/static", "_next/image"]
             .iter()
             .any(|skipped| rest.starts_with(skipped))
+}
+
+/// The rest of a data URL after `/_next/data/<build>` when it starts with
+/// `/`: what a look-ahead source is also matched against.
+fn data_rest(form: &str) -> Option<&str> {
+    let after = form.strip_prefix("/_next/data/")?;
+    let slash = after.find('/').filter(|&at| at > 0)?;
+    Some(&after[slash..])
+}
+
+/// [`NEXT_DOCS`] on one form, with Next.js's data-URL prefix.
+fn next_docs_wrapped(form: &str) -> bool {
+    next_docs(form) || data_rest(form).is_some_and(next_docs)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -68,9 +83,24 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(
         NEXT_DOCS.matches_path(path),
-        forms.iter().any(|f| next_docs(f)),
+        forms.iter().any(|f| next_docs_wrapped(f)),
         "{path:?}: {forms:?}"
     );
+    // Its data and RSC URLs are the same page: they run the guard too.
+    if let Some(page) = path.strip_prefix("/admin") {
+        let page = page.trim_end_matches('/');
+        for form in [
+            format!("/_next/data/build/admin{page}.json"),
+            format!("/admin{page}.rsc"),
+            format!("/admin{page}.segments/_tree.segment.rsc"),
+        ] {
+            let under = page.is_empty() || page.starts_with('/');
+            if under && !page.contains(['?', '#', '%', '\\', '.', ';']) && !form.contains("//") {
+                assert!(guard.matches_path(&form), "{form:?} skips the guard");
+                assert!(protected.matches_path(&form), "{form:?} is not /admin");
+            }
+        }
+    }
     // The same guard written as Next.js users do, line breaks included.
     if protected_form {
         assert!(

@@ -198,11 +198,9 @@ impl<E: Clone + 'static> Chain<E> {
             };
             let host = request.headers().get(HOST).and_then(|h| h.to_str().ok());
             let url = NextUrl::from_request(request.uri(), host, &self.config);
-            let cookies = RequestCookies::from_headers(request.headers());
             let input = MatchInput {
                 paths: &paths,
                 headers: request.headers(),
-                cookies: &cookies,
                 query: url.search_params(),
                 hostname: url.hostname(),
             };

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::core::error::{Error, Result};
 
@@ -45,20 +45,90 @@ fn encode(value: &str) -> String {
     utf8_percent_encode(value, COMPONENT).to_string()
 }
 
-/// `decodeURIComponent`, keeping the raw text when it does not decode.
-fn decode(value: &str) -> String {
-    percent_decode_str(value)
-        .decode_utf8()
-        .map_or_else(|_| value.to_owned(), |v| v.into_owned())
+/// JavaScript's `decodeURIComponent`: `None` when a `%` is not followed by
+/// two hex digits or the escaped bytes are not UTF-8.
+fn decode_uri_component(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
-/// The cookies a request carries (its `Cookie` headers), in order.
+/// A header value as Node.js reads it: each byte is one character
+/// (latin-1), so no value is ever lost to an encoding error.
+pub(crate) fn header_text(value: &HeaderValue) -> String {
+    value.as_bytes().iter().map(|&b| char::from(b)).collect()
+}
+
+/// The `Cookie` header lines joined with `; `, as Node.js joins them.
+fn cookie_header(headers: &HeaderMap) -> String {
+    let lines: Vec<String> = headers.get_all(COOKIE).iter().map(header_text).collect();
+    lines.join("; ")
+}
+
+/// The pairs of a `Cookie` header value, split as `@edge-runtime/cookies`
+/// splits them (at `;` and the spaces after it), without empty ones.
+fn pairs(header: &str) -> impl Iterator<Item = &str> {
+    header
+        .split(';')
+        .map(|pair| pair.trim_start_matches(' '))
+        .filter(|pair| !pair.is_empty())
+}
+
+/// Whitespace as JavaScript's `String.prototype.trim` sees it, for the
+/// characters a header can carry.
+fn js_trim(text: &str) -> &str {
+    text.trim_matches(['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{a0}'])
+}
+
+/// The value of cookie `name` as Next.js's `has` / `missing` conditions
+/// read it (the `cookie` package's `parse`): pairs without `=` are skipped,
+/// names and values trimmed, one pair of quotes removed, the first cookie
+/// of a name wins, and a value that does not percent-decode is kept raw.
+pub(crate) fn condition_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let header = cookie_header(headers);
+    pairs(&header).find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if js_trim(key) != name {
+            return None;
+        }
+        let value = js_trim(value);
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => {
+                let mut chars = quoted.chars();
+                chars.next_back();
+                chars.as_str()
+            }
+            None => value,
+        };
+        Some(decode_uri_component(value).unwrap_or_else(|| value.to_owned()))
+    })
+}
+
+/// The cookies a request carries (its `Cookie` headers), as Next.js's
+/// `RequestCookies` (`@edge-runtime/cookies`) reads them.
 ///
-/// Parsing never fails: pairs without `=` get the value `"true"` (as in
-/// Next.js), values are percent-decoded when they decode as UTF-8 and kept
-/// raw otherwise, and `Cookie` header lines that are not valid UTF-8 are
-/// skipped. Changes made with [`set`](Self::set) and
-/// [`delete`](Self::delete) affect this jar only; through
+/// Parsing never fails: the header is split at `;` (and the spaces after
+/// it), a pair without `=` gets the value `"true"`, names and values are
+/// otherwise kept as sent (not trimmed), values are percent-decoded and a
+/// pair whose value does not decode (`a=%F6`) is dropped. A name is kept
+/// once, at its first place, with its last value. `Cookie` header lines
+/// are joined with `; ` and read byte per character, as Node.js does.
+/// Changes made with [`set`](Self::set) and [`delete`](Self::delete)
+/// affect this jar only; through
 /// [`NextRequest::cookies_mut`](super::NextRequest::cookies_mut) they also
 /// rewrite the request's `Cookie` header, which
 /// [`NextResponse::next_with_request_headers`](super::NextResponse::next_with_request_headers)
@@ -72,25 +142,24 @@ impl RequestCookies {
     /// Parses every `Cookie` header in `headers`.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut jar = Self::default();
-        for line in headers.get_all(COOKIE) {
-            let Ok(line) = line.to_str() else { continue };
-            for pair in line.split(';') {
-                let pair = pair.trim();
-                if pair.is_empty() {
-                    continue;
-                }
-                let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
-                let name = name.trim();
-                if name.is_empty() {
-                    continue;
-                }
-                jar.pairs.push((name.to_owned(), decode(value.trim())));
+        for pair in pairs(&cookie_header(headers)) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+            if let Some(value) = decode_uri_component(value) {
+                jar.put(name, value);
             }
         }
         jar
     }
 
-    /// The value of the first cookie called `name`.
+    /// Sets `name` to `value` in place, or appends it (a `Map`'s `set`).
+    fn put(&mut self, name: &str, value: String) {
+        match self.pairs.iter_mut().find(|(n, _)| n == name) {
+            Some(pair) => pair.1 = value,
+            None => self.pairs.push((name.to_owned(), value)),
+        }
+    }
+
+    /// The value of the cookie called `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -98,7 +167,8 @@ impl RequestCookies {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value of the cookies called `name`, in order.
+    /// The values of the cookies called `name` (at most one, as in Next.js's
+    /// `getAll(name)`).
     pub fn get_all(&self, name: &str) -> Vec<&str> {
         self.pairs
             .iter()
@@ -127,25 +197,15 @@ impl RequestCookies {
         self.pairs.is_empty()
     }
 
-    /// Sets cookie `name` to `value`, replacing every cookie of that name.
-    /// Fails if `name` is not a valid cookie name.
+    /// Sets cookie `name` to `value`, in place if it is there. Fails if
+    /// `name` is not a valid cookie name.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         check_name(name)?;
-        match self.pairs.iter().position(|(n, _)| n == name) {
-            Some(first) => {
-                self.pairs[first].1 = value.to_owned();
-                let mut index = 0;
-                self.pairs.retain(|(n, _)| {
-                    index += 1;
-                    index - 1 == first || n != name
-                });
-            }
-            None => self.pairs.push((name.to_owned(), value.to_owned())),
-        }
+        self.put(name, value.to_owned());
         Ok(())
     }
 
-    /// Removes every cookie called `name`; whether there was one.
+    /// Removes the cookie called `name`; whether there was one.
     pub fn delete(&mut self, name: &str) -> bool {
         let before = self.pairs.len();
         self.pairs.retain(|(n, _)| n != name);
@@ -158,14 +218,18 @@ impl RequestCookies {
         if self.pairs.is_empty() {
             return None;
         }
-        let text = self
-            .pairs
-            .iter()
-            .map(|(n, v)| format!("{n}={}", encode(v)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        // Names are tokens or came from a valid header; values are encoded.
-        HeaderValue::from_str(&text).ok()
+        let mut bytes = Vec::new();
+        for (index, (name, value)) in self.pairs.iter().enumerate() {
+            if index > 0 {
+                bytes.extend_from_slice(b"; ");
+            }
+            // A name is a token or came from a header, one byte per
+            // character; values are encoded.
+            bytes.extend(name.chars().map(|c| u8::try_from(c).unwrap_or(b'?')));
+            bytes.push(b'=');
+            bytes.extend_from_slice(encode(value).as_bytes());
+        }
+        HeaderValue::from_bytes(&bytes).ok()
     }
 }
 
@@ -250,6 +314,65 @@ impl ResponseCookie {
         Ok(())
     }
 
+    /// Parses a `Set-Cookie` header value as `@edge-runtime/cookies`
+    /// does: the first pair is the cookie (its value percent-decoded),
+    /// attribute names are matched without case and `-`, and attributes
+    /// that are empty or not understood are left out; `None` if the line
+    /// names no cookie or its value does not decode. Only IMF-fixdate
+    /// `Expires` values are read (JavaScript's `Date` reads more).
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut map = RequestCookies::default();
+        for pair in pairs(line) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+            if let Some(value) = decode_uri_component(value) {
+                map.put(name, value);
+            }
+        }
+        let mut entries = map.pairs.into_iter();
+        let (name, value) = entries.next()?;
+        let value = decode_uri_component(&value)?;
+        let mut cookie = Self {
+            path: None,
+            ..Self::new(name, value)
+        };
+        for (key, value) in entries {
+            let value = Some(value).filter(|v| !v.is_empty());
+            match key.to_ascii_lowercase().replace('-', "").as_str() {
+                "domain" => cookie.domain = value,
+                "path" => cookie.path = value,
+                "expires" => cookie.expires = value.as_deref().and_then(parse_http_date),
+                "maxage" => {
+                    cookie.max_age = value
+                        .as_deref()
+                        .and_then(|v| js_trim(v).parse::<f64>().ok())
+                        .filter(|age| age.is_finite() && *age != 0.0)
+                        .map(|age| age as i64);
+                }
+                "httponly" => cookie.http_only = value.is_some(),
+                "secure" => cookie.secure = value.is_some(),
+                "partitioned" => cookie.partitioned = value.is_some(),
+                "samesite" => {
+                    cookie.same_site = match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+                        Some("strict") => Some(SameSite::Strict),
+                        Some("lax") => Some(SameSite::Lax),
+                        Some("none") => Some(SameSite::None),
+                        _ => None,
+                    }
+                }
+                "priority" => {
+                    cookie.priority = match value.map(|v| v.to_ascii_lowercase()).as_deref() {
+                        Some("low") => Some(Priority::Low),
+                        Some("medium") => Some(Priority::Medium),
+                        Some("high") => Some(Priority::High),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(cookie)
+    }
+
     /// The `Set-Cookie` header value, attributes in Next.js's order.
     pub fn to_header_value(&self) -> Result<HeaderValue> {
         self.validate()?;
@@ -302,6 +425,49 @@ impl fmt::Display for ResponseCookie {
     }
 }
 
+const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Reads an IMF-fixdate (`Thu, 01 Jan 1970 00:00:00 GMT`); `None` for
+/// other text or times before the epoch.
+fn parse_http_date(text: &str) -> Option<SystemTime> {
+    let (weekday, rest) = text.split_once(", ")?;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = fields.as_slice() else {
+        return None;
+    };
+    let number = |s: &str, digits: usize| {
+        (s.len() == digits && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let (day, year) = (number(day, 2)?, number(year, 4)?);
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let clock: Vec<&str> = time.split(':').collect();
+    let [h, m, sec] = clock.as_slice() else {
+        return None;
+    };
+    let (h, m, sec) = (number(h, 2)?, number(m, 2)?, number(sec, 2)?);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    if WEEKDAYS[days.rem_euclid(7) as usize] != weekday {
+        return None;
+    }
+    let secs = u64::try_from(days * 86_400 + h * 3600 + m * 60 + sec).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
 /// IMF-fixdate (`Thu, 01 Jan 1970 00:00:00 GMT`); times before the epoch
 /// are written as the epoch.
 fn http_date(time: SystemTime) -> String {
@@ -320,10 +486,6 @@ fn http_date(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     format!(
         "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
         WEEKDAYS[(days % 7) as usize],
@@ -342,9 +504,41 @@ pub struct ResponseCookies {
 }
 
 impl ResponseCookies {
-    /// Sets `cookie`, replacing a cookie of the same name. Fails (and
-    /// changes nothing) if the name or an attribute is invalid.
-    pub fn set(&mut self, cookie: ResponseCookie) -> Result<()> {
+    /// The cookies of the `Set-Cookie` headers in `headers` (one per name,
+    /// the last one winning), as Next.js's `ResponseCookies` reads them;
+    /// lines that name no cookie are skipped.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut jar = Self::default();
+        for cookie in headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|line| ResponseCookie::parse(&header_text(line)))
+        {
+            match jar.cookies.iter_mut().find(|c| c.name == cookie.name) {
+                Some(existing) => *existing = cookie,
+                None => jar.cookies.push(cookie),
+            }
+        }
+        jar
+    }
+
+    /// Sets `cookie`, replacing a cookie of the same name. As in Next.js, a
+    /// cookie without a path gets `Path=/`, and a non-zero `max_age` also
+    /// sets `Expires` to now plus `max_age`. Fails (and changes nothing) if
+    /// the name or an attribute is invalid.
+    pub fn set(&mut self, mut cookie: ResponseCookie) -> Result<()> {
+        if cookie.path.is_none() {
+            cookie.path = Some("/".to_owned());
+        }
+        if let Some(max_age) = cookie.max_age.filter(|&age| age != 0) {
+            let offset = Duration::from_secs(max_age.unsigned_abs());
+            let now = SystemTime::now();
+            cookie.expires = if max_age > 0 {
+                now.checked_add(offset)
+            } else {
+                now.checked_sub(offset)
+            };
+        }
         cookie.to_header_value()?;
         match self.cookies.iter_mut().find(|c| c.name == cookie.name) {
             Some(existing) => *existing = cookie,
@@ -389,6 +583,9 @@ impl ResponseCookies {
 }
 
 #[cfg(test)]
+mod tables;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -403,27 +600,39 @@ mod tests {
     #[test]
     fn parses_request_cookies() {
         let jar = RequestCookies::from_headers(&headers(&[b"a=1; b=hello%20world", b"a=2;flag"]));
-        assert_eq!(jar.get("a"), Some("1"));
-        assert_eq!(jar.get_all("a"), ["1", "2"]);
+        // Lines are joined with `; `; a name keeps its first place and its
+        // last value, as in a JavaScript `Map`.
+        assert_eq!(jar.get("a"), Some("2"));
+        assert_eq!(jar.get_all("a"), ["2"]);
         assert_eq!(jar.get("b"), Some("hello world"));
         assert_eq!(jar.get("flag"), Some("true"));
         assert!(jar.has("b") && !jar.has("c"));
-        assert_eq!(jar.len(), 4);
+        let names: Vec<_> = jar.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "b", "flag"]);
     }
 
     #[test]
     fn malformed_cookies_do_not_panic() {
         let jar = RequestCookies::from_headers(&headers(&[
-            b";;; =x; ; bad%zz=%E0%A4%A; ok=1",
+            b";;; =x; ; bad%zz=%E0%A4%A; ok=1; pct=%zz; a =1 ",
             b"latin=\xe9t\xe9",
         ]));
-        assert_eq!(
-            jar.get("bad%zz"),
-            Some("%E0%A4%A"),
-            "kept raw when not decodable"
+        assert!(
+            !jar.has("bad%zz") && !jar.has("pct"),
+            "not decodable: dropped"
         );
         assert_eq!(jar.get("ok"), Some("1"));
-        assert!(!jar.has("latin"), "non-UTF-8 lines are skipped");
+        assert_eq!(
+            jar.get(""),
+            Some("x"),
+            "kept as @edge-runtime/cookies keeps it"
+        );
+        assert_eq!(jar.get("a "), Some("1 "), "not trimmed");
+        assert_eq!(
+            jar.get("latin"),
+            Some("\u{e9}t\u{e9}"),
+            "bytes read as latin-1"
+        );
         assert!(RequestCookies::from_headers(&HeaderMap::new()).is_empty());
     }
 
@@ -509,5 +718,64 @@ mod tests {
         };
         assert!(jar.set(control).is_err());
         assert!(jar.get_all().is_empty());
+    }
+
+    /// As `@edge-runtime/cookies`: a non-zero `max_age` also sets
+    /// `Expires`, a missing path becomes `/`.
+    #[test]
+    fn max_age_sets_expires() {
+        let mut jar = ResponseCookies::default();
+        let before = SystemTime::now();
+        jar.set(ResponseCookie {
+            max_age: Some(10),
+            path: None,
+            ..ResponseCookie::new("a", "1")
+        })
+        .unwrap();
+        let cookie = jar.get("a").unwrap();
+        let expires = cookie.expires.unwrap();
+        assert!(expires >= before + Duration::from_secs(10));
+        assert!(expires <= SystemTime::now() + Duration::from_secs(10));
+        assert_eq!(cookie.path.as_deref(), Some("/"));
+        jar.set(ResponseCookie {
+            max_age: Some(0),
+            ..ResponseCookie::new("b", "1")
+        })
+        .unwrap();
+        assert_eq!(jar.get("b").unwrap().expires, None);
+    }
+
+    #[test]
+    fn set_cookie_lines_are_parsed() {
+        let cookie = ResponseCookie::parse(
+            "s=a%20b; Path=/x; Expires=Tue, 14 Nov 2023 22:13:20 GMT; max-age=60; \
+             DOMAIN=ex.com; SameSite=Lax; Priority=HIGH; Secure",
+        )
+        .unwrap();
+        assert_eq!(
+            cookie,
+            ResponseCookie {
+                path: Some("/x".into()),
+                expires: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+                max_age: Some(60),
+                domain: Some("ex.com".into()),
+                same_site: Some(SameSite::Lax),
+                priority: Some(Priority::High),
+                secure: true,
+                ..ResponseCookie::new("s", "a b")
+            }
+        );
+        assert_eq!(
+            parse_http_date("Wed, 14 Nov 2023 22:13:20 GMT"),
+            None,
+            "wrong weekday"
+        );
+        assert_eq!(ResponseCookie::parse(""), None);
+        assert_eq!(ResponseCookie::parse("a=%F6"), None);
+        let odd = ResponseCookie::parse("a=1; Max-Age=x; SameSite=odd; Expires=soon").unwrap();
+        assert_eq!(
+            (odd.max_age, odd.same_site, odd.expires),
+            (None, None, None)
+        );
     }
 }

@@ -4,12 +4,23 @@
 //!
 //! # Patterns
 //!
-//! Patterns are `path-to-regexp` paths as in Next.js: literal segments,
-//! `:name` (one segment), `:name*` (zero or more segments), `:name+` (one or
-//! more), `:name?` (optional), custom groups `:id(\d+)` and unnamed groups
-//! `/(api|trpc)/:rest*`. Matching is case-sensitive and a single trailing
-//! slash is ignored. Groups use the `regex-lite` crate's syntax (ASCII
-//! classes).
+//! Patterns are compiled exactly as Next.js 16.4 compiles `config.matcher`
+//! sources (`getMiddlewareMatchers`, `tryToParsePath`): `path-to-regexp`
+//! 6.3 syntax (see `path_to_regexp.rs`) — literal text, `:name` (one
+//! segment), `:name*`, `:name+`, `:name?`, custom groups `:id(\d+)`,
+//! unnamed groups `/(api|trpc)/:rest*`, `{...}` groups (`/:test{.:format}?`,
+//! `/{apple-}?icon-:res(\d+).png`) — matched case-sensitively, with one
+//! optional trailing `/` (`/test` matches `/test/`, `/test/` does not match
+//! `/test`). Groups use the `regex-lite` crate's syntax (ASCII classes).
+//!
+//! As in Next.js, every source also matches the forms of the same page that
+//! Next.js's router serves (see `source.rs`): its Pages Router data route
+//! (`/_next/data/<build>/dashboard.json` for `/dashboard`) and App Router
+//! RSC and segment-prefetch URLs (`/dashboard.rsc`,
+//! `/dashboard.segments/$c$children/__PAGE__.segment.rsc`); `/` also
+//! matches `/index`, `/index.json`, `/index.rsc`. So a data or prefetch URL
+//! of a protected page cannot skip the middleware. The same holds for
+//! [`Matcher::except`] patterns: a public page's data URL stays public.
 //!
 //! `regex-lite` has no look-around; the matcher rewrites look-aheads where
 //! that is exact (see `lookahead.rs`) and refuses the others with an error:
@@ -59,27 +70,48 @@
 //!   a path naming none is matched as it is (Next.js adds the default
 //!   locale), except that a path starting with `/_next/` then matches no
 //!   pattern, as in Next.js;
+//! - in a data URL, the locale comes after the build id
+//!   (`/_next/data/<build>/fr/dashboard.json`, `/_next/data/<build>/fr.json`
+//!   for `/`) and is removed there; as in Next.js's compiled expression,
+//!   any segment stands for the locale there (Next.js adds none to data
+//!   URLs);
 //! - [`Matcher::route_with_locale`] is Next.js's `locale: false`: its
 //!   pattern is matched against the path with the locale segment kept (the
-//!   default locale added when the path names none), so it names the locale
-//!   itself (`/fr/:path*`).
+//!   default locale added when the path names none, except to `/_next/`
+//!   paths), so it names the locale itself (`/fr/:path*`).
 //!
 //! This applies to every form of the path above (`/%64ocs/fr/dashboard` is
-//! under the base path `/docs`). Next.js's `/_next/data/<build>/...json`
-//! data routes are Next.js's own and are not special here.
+//! under the base path `/docs`).
+//!
+//! # `has` and `missing`
+//!
+//! Conditions read the request as Next.js's `matchHas` does: a header's
+//! values joined with `, ` (as Node.js joins them), the last value of a
+//! repeated query parameter, a cookie as the `cookie` package parses the
+//! `Cookie` header (the first of a name wins), the host name lowercased and
+//! without port. A value is matched by `^value$` (written as is, so
+//! `a|b` means `^a` or `b$`, as in Next.js); without a value, the
+//! condition holds when the value is present and not empty.
 
+mod js_regex;
 mod lookahead;
+mod path_to_regexp;
+mod source;
+#[cfg(test)]
+mod tables;
 
 use regex_lite::Regex;
 
-use self::lookahead::{Pattern, Unsupported, split_leading};
-use super::cookies::RequestCookies;
+use self::js_regex::to_regex_lite;
+use self::lookahead::{Pattern, split_leading};
+use self::source::{Source, split_data_prefix};
+use super::cookies::{condition_cookie, header_text};
 use super::url::{SearchParams, UrlConfig};
 use crate::core::error::{Error, Result};
 
 /// A `has` / `missing` condition of a matcher route, like Next.js's
 /// `{ type, key, value }`. `value` is a regular expression that must match
-/// the whole value; `None` only asks for presence.
+/// the whole value; `None` only asks for a non-empty value.
 #[derive(Clone, Debug)]
 pub enum Has {
     /// A request header (name case-insensitive).
@@ -109,14 +141,14 @@ pub(crate) fn regex(pattern: &str) -> Result<Regex, regex_lite::Error> {
         .build()
 }
 
-/// Compiles a `has` value, which must match the whole value; a look-ahead
-/// at its start is checked at offset 0.
+/// Compiles a `has` value as Next.js does (`^value$`); a look-ahead at its
+/// start is checked at offset 0.
 fn whole(pattern: &str) -> Result<Pattern> {
     let invalid = |why: &dyn std::fmt::Display| {
         Error::msg(format!("invalid matcher value {pattern:?}: {why}"))
     };
-    let (leading, rest) = split_leading(pattern).map_err(|e| invalid(&e))?;
-    let regex = regex(&format!("^(?:{rest})$")).map_err(|e| invalid(&e))?;
+    let (leading, rest) = split_leading(&to_regex_lite(pattern)).map_err(|e| invalid(&e))?;
+    let regex = regex(&format!("^{rest}$")).map_err(|e| invalid(&e))?;
     let checks = leading
         .into_iter()
         .map(|look| look.at(0))
@@ -127,7 +159,13 @@ fn whole(pattern: &str) -> Result<Pattern> {
 
 impl Condition {
     fn compile(has: &Has) -> Result<Self> {
-        let value = |v: &Option<String>| v.as_deref().map(whole).transpose();
+        // Next.js treats an empty value as no value.
+        let value = |v: &Option<String>| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(whole)
+                .transpose()
+        };
         Ok(match has {
             Has::Header(k, v) => Self::Header(k.to_ascii_lowercase(), value(v)?),
             Has::Cookie(k, v) => Self::Cookie(k.clone(), value(v)?),
@@ -137,26 +175,34 @@ impl Condition {
     }
 
     fn holds(&self, input: &MatchInput<'_>) -> bool {
-        let check = |found: Option<&str>, value: &Option<Pattern>| match (found, value) {
-            (Some(found), Some(re)) => re.is_match(found),
-            (found, None) => found.is_some(),
-            (None, Some(_)) => false,
+        let check = |found: Option<String>, value: &Option<Pattern>| {
+            found
+                .filter(|found| !found.is_empty())
+                .is_some_and(|found| value.as_ref().is_none_or(|re| re.is_match(&found)))
         };
         match self {
-            Self::Header(k, v) => check(
-                input.headers.get(k.as_str()).and_then(|h| h.to_str().ok()),
-                v,
-            ),
-            Self::Cookie(k, v) => check(input.cookies.get(k), v),
-            Self::Query(k, v) => check(input.query.get(k), v),
-            Self::Host(re) => re.is_match(input.hostname),
+            Self::Header(k, v) => {
+                let values: Vec<String> = input
+                    .headers
+                    .get_all(k.as_str())
+                    .iter()
+                    .map(header_text)
+                    .collect();
+                check((!values.is_empty()).then(|| values.join(", ")), v)
+            }
+            Self::Cookie(k, v) => check(condition_cookie(input.headers, k), v),
+            Self::Query(k, v) => check(input.query.get_all(k).last().map(|s| (*s).to_owned()), v),
+            Self::Host(re) => {
+                let hostname = input.hostname.to_ascii_lowercase();
+                !hostname.is_empty() && re.is_match(&hostname)
+            }
         }
     }
 }
 
 #[derive(Debug)]
 struct Route {
-    path: Pattern,
+    path: Source,
     has: Vec<Condition>,
     missing: Vec<Condition>,
     /// Matched against the path with its locale segment (`locale: false`).
@@ -168,7 +214,8 @@ struct Route {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PathForm {
     /// Without base path and locale segment: what patterns match. `None`
-    /// outside the base path, or for a `/_next/` path naming no locale.
+    /// outside the base path, for a `/_next/` path naming no locale, and
+    /// for a data URL with no locale segment after its build id.
     pub pathname: Option<String>,
     /// Without base path, with the locale segment (the default locale
     /// added when the path names none): what `route_with_locale` patterns
@@ -202,6 +249,12 @@ impl PathForm {
         if config.locales.is_empty() {
             return Self::plain(rest);
         }
+        if let Some((data, tail)) = split_data_prefix(rest) {
+            return Self {
+                pathname: without_data_locale(data, tail),
+                localized: Some(rest.to_owned()),
+            };
+        }
         let segment = rest[1..].split('/').next().unwrap_or("");
         if config
             .locales
@@ -234,6 +287,20 @@ impl PathForm {
     }
 }
 
+/// A data URL (`data` is `/_next/data/<build>`, `tail` the rest) without
+/// its locale segment: Next.js's `/:nextInternalLocale((?!_next/)[^/.]{1,})`
+/// after the build id, which takes any run of characters other than `/`
+/// and `.` (`/fr/dashboard.json`, `/fr.json`) but not `_next/`. `None`
+/// when there is none.
+fn without_data_locale(data: &str, tail: &str) -> Option<String> {
+    let segment = tail.strip_prefix('/')?;
+    if segment.starts_with("_next/") {
+        return None;
+    }
+    let locale = segment.find(['/', '.']).unwrap_or(segment.len());
+    (locale > 0).then(|| format!("{data}{}", &segment[locale..]))
+}
+
 /// The forms of `raw` (a path without query) the matcher tries, with
 /// `config`'s base path and locales applied; an error if the
 /// percent-decoded path is not UTF-8.
@@ -249,7 +316,6 @@ pub(crate) struct MatchInput<'a> {
     /// The forms of the path.
     pub paths: &'a [PathForm],
     pub headers: &'a http::HeaderMap,
-    pub cookies: &'a RequestCookies,
     pub query: &'a SearchParams,
     pub hostname: &'a str,
 }
@@ -258,7 +324,7 @@ pub(crate) struct MatchInput<'a> {
 #[derive(Debug, Default)]
 pub struct Matcher {
     routes: Vec<Route>,
-    except: Vec<Pattern>,
+    except: Vec<Source>,
 }
 
 impl Matcher {
@@ -316,7 +382,8 @@ impl Matcher {
     }
 
     /// Excludes paths matching any of `patterns` (public routes), matched
-    /// like [`route`](Self::route)'s (without base path and locale).
+    /// like [`route`](Self::route)'s (without base path and locale, data and
+    /// RSC URLs of the same pages included).
     pub fn except<I, S>(mut self, patterns: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
@@ -328,8 +395,9 @@ impl Matcher {
         Ok(self)
     }
 
-    /// Whether a path alone (already normalized) is matched; for tests and
-    /// tools. Requests are matched by the [`Chain`](super::Chain).
+    /// Whether a path alone is matched (in all its forms, see the module
+    /// docs; no base path, locales or conditions); for tests and tools.
+    /// Requests are matched by the [`Chain`](super::Chain).
     pub fn matches_path(&self, path: &str) -> bool {
         let Ok(paths) = scoped_forms(path, &UrlConfig::default()) else {
             return false;
@@ -337,7 +405,6 @@ impl Matcher {
         self.matches(&MatchInput {
             paths: &paths,
             headers: &http::HeaderMap::new(),
-            cookies: &RequestCookies::default(),
             query: &SearchParams::default(),
             hostname: "",
         })
@@ -348,7 +415,7 @@ impl Matcher {
             let excluded = form
                 .pathname
                 .as_deref()
-                .is_some_and(|path| self.except.iter().any(|re| re.is_match(path)));
+                .is_some_and(|path| self.except.iter().any(|source| source.is_match(path)));
             !excluded
                 && self.routes.iter().any(|route| {
                     let path = if route.with_locale {
@@ -365,116 +432,15 @@ impl Matcher {
     }
 }
 
-/// Compiles a `path-to-regexp` pattern to an anchored regular expression,
-/// with the look-aheads of its groups split off (see [`lookahead`]).
-fn compile_path(source: &str) -> Result<Pattern> {
+/// Compiles a matcher source (see the module docs).
+fn compile_path(source: &str) -> Result<Source> {
     let invalid = |why: &dyn std::fmt::Display| {
         Error::msg(format!("invalid matcher pattern {source:?}: {why}"))
     };
     if !source.starts_with('/') {
         return Err(invalid(&"must start with /"));
     }
-    let chars: Vec<char> = source.chars().collect();
-    let mut out = String::new();
-    let mut checks = Vec::new();
-    // The length in bytes of the literal text so far; `None` after the
-    // first parameter or group.
-    let mut fixed = Some(0);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let prefix = c == '/' && matches!(chars.get(i + 1), Some(':' | '('));
-        let start = if prefix { i + 1 } else { i };
-        match chars[start] {
-            ':' | '(' => {
-                let mut j = start;
-                if chars[j] == ':' {
-                    j += 1;
-                    let name_start = j;
-                    while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
-                        j += 1;
-                    }
-                    if j == name_start {
-                        return Err(invalid(&"missing parameter name after :"));
-                    }
-                }
-                let mut group = "[^/#?]+?".to_owned();
-                let mut leading = Vec::new();
-                if chars.get(j) == Some(&'(') {
-                    let (inner, end) =
-                        group_at(&chars, j).ok_or_else(|| invalid(&"unbalanced ("))?;
-                    if inner.is_empty() || inner.starts_with('?') {
-                        return Err(invalid(&"empty group or unsupported (? group"));
-                    }
-                    (leading, group) = split_leading(&inner).map_err(|e| invalid(&e))?;
-                    j = end;
-                }
-                let modifier = chars
-                    .get(j)
-                    .copied()
-                    .filter(|m| matches!(m, '*' | '+' | '?'));
-                if modifier.is_some() {
-                    j += 1;
-                }
-                let pre = if prefix { "/" } else { "" };
-                if !leading.is_empty() {
-                    let offset = fixed
-                        .filter(|_| modifier.is_none())
-                        .ok_or_else(|| invalid(&Unsupported::NotFixed))?
-                        + pre.len();
-                    for look in leading {
-                        checks.push(look.at(offset).map_err(|e| invalid(&e))?);
-                    }
-                }
-                fixed = None;
-                let repeated = format!("(?:{group})(?:{pre}(?:{group}))*");
-                out.push_str(&match modifier {
-                    None => format!("{pre}({group})"),
-                    Some('?') => format!("(?:{pre}({group}))?"),
-                    Some('*') => format!("(?:{pre}({repeated}))?"),
-                    _ => format!("{pre}({repeated})"),
-                });
-                i = j;
-            }
-            '*' | '+' | '?' => return Err(invalid(&"a modifier must follow a parameter")),
-            '\\' => {
-                let next = chars.get(i + 1).ok_or_else(|| invalid(&"trailing \\"))?;
-                out.push_str(&regex_lite::escape(&next.to_string()));
-                fixed = fixed.map(|n| n + next.len_utf8());
-                i += 2;
-            }
-            '{' | '}' => return Err(invalid(&"{} groups are not supported")),
-            other => {
-                out.push_str(&regex_lite::escape(&other.to_string()));
-                fixed = fixed.map(|n| n + other.len_utf8());
-                i += 1;
-            }
-        }
-    }
-    let out = out.strip_suffix('/').unwrap_or(&out);
-    let regex = regex(&format!("^{out}/?$")).map_err(|e| invalid(&e))?;
-    Ok(Pattern::new(regex, checks))
-}
-
-/// The contents of the group opening at `open` and the index after it.
-fn group_at(chars: &[char], open: usize) -> Option<(String, usize)> {
-    let mut depth = 0;
-    let mut i = open;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 1,
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((chars[open + 1..i].iter().collect(), i + 1));
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    Source::compile(source).map_err(|e| invalid(&e))
 }
 
 /// Whether the raw path must be redirected (it contains `\` or `//`), and
@@ -599,7 +565,7 @@ mod tests {
             "/:",
             "/:p(",
             "/(?!api).*",
-            "/{a}",
+            "/{a",
             "/x\\",
         ] {
             let err = Matcher::new([bad]).unwrap_err();
@@ -866,7 +832,6 @@ mod tests {
         matcher.matches(&MatchInput {
             paths: &paths,
             headers: &http::HeaderMap::new(),
-            cookies: &RequestCookies::default(),
             query: &SearchParams::default(),
             hostname: "",
         })
@@ -963,23 +928,21 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert("x-key", "k1".parse().unwrap());
         let paths = scoped_forms("/api/x", &UrlConfig::default()).unwrap();
-        let query = SearchParams::parse("v=");
-        let cookies = RequestCookies::default();
-        let input = |headers, cookies, hostname| MatchInput {
+        let query = SearchParams::parse("v=1");
+        let input = |headers, hostname| MatchInput {
             paths: &paths,
             headers,
-            cookies,
             query: &query,
             hostname,
         };
-        assert!(matcher.matches(&input(&headers, &cookies, "ex.com")));
-        assert!(!matcher.matches(&input(&headers, &cookies, "evil.com")));
+        assert!(matcher.matches(&input(&headers, "ex.com")));
+        assert!(matcher.matches(&input(&headers, "EX.com")), "lowercased");
+        assert!(!matcher.matches(&input(&headers, "evil.com")));
         let no_headers = http::HeaderMap::new();
-        assert!(!matcher.matches(&input(&no_headers, &cookies, "ex.com")));
-        let mut skip = http::HeaderMap::new();
-        skip.insert("cookie", "skip=1".parse().unwrap());
-        let skipping = RequestCookies::from_headers(&skip);
-        assert!(!matcher.matches(&input(&headers, &skipping, "ex.com")));
+        assert!(!matcher.matches(&input(&no_headers, "ex.com")));
+        let mut skipping = headers.clone();
+        skipping.insert("cookie", "skip=1".parse().unwrap());
+        assert!(!matcher.matches(&input(&skipping, "ex.com")));
         let prefetch = Matcher::default()
             .route(
                 "/:p*",
@@ -993,14 +956,177 @@ mod tests {
         let (mut exact, mut longer) = (http::HeaderMap::new(), http::HeaderMap::new());
         exact.insert("purpose", "prefetch".parse().unwrap());
         longer.insert("purpose", "prefetched".parse().unwrap());
-        assert!(prefetch.matches(&input(&exact, &cookies, "ex.com")));
-        assert!(!prefetch.matches(&input(&longer, &cookies, "ex.com")));
+        assert!(prefetch.matches(&input(&exact, "ex.com")));
+        assert!(!prefetch.matches(&input(&longer, "ex.com")));
         let err = Matcher::default()
             .route("/", &[Has::Host("(".into())], &[])
             .unwrap_err();
         assert!(
             err.to_string().starts_with("invalid matcher value"),
             "{err}"
+        );
+    }
+
+    /// Next.js's `matchHas`: an empty value is no value, a value is
+    /// `^value$` as written, header values are joined, the last query
+    /// value counts, and cookies are read as the `cookie` package reads
+    /// them (first wins, quotes removed).
+    #[test]
+    fn conditions_read_values_as_next_js() {
+        let route = |has: Has| Matcher::default().route("/", &[has], &[]).unwrap();
+        let paths = scoped_forms("/", &UrlConfig::default()).unwrap();
+        let holds = |matcher: &Matcher, headers: &[(&str, &str)], query: &str| {
+            let mut map = http::HeaderMap::new();
+            for (name, value) in headers {
+                map.append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            matcher.matches(&MatchInput {
+                paths: &paths,
+                headers: &map,
+                query: &SearchParams::parse(query),
+                hostname: "",
+            })
+        };
+        let present = route(Has::Query("q".into(), None));
+        assert!(holds(&present, &[], "q=1") && !holds(&present, &[], "q="));
+        let empty_value = route(Has::Query("q".into(), Some(String::new())));
+        assert!(holds(&empty_value, &[], "q=x"));
+        let last = route(Has::Query("q".into(), Some("b".into())));
+        assert!(holds(&last, &[], "q=a&q=b") && !holds(&last, &[], "q=b&q=a"));
+        let alternatives = route(Has::Query("q".into(), Some("a|b".into())));
+        assert!(
+            holds(&alternatives, &[], "q=ax"),
+            "^a|b$ as Next.js writes it"
+        );
+        let joined = route(Has::Header("x".into(), Some("1, 2".into())));
+        assert!(holds(&joined, &[("x", "1"), ("x", "2")], ""));
+        let cookie = route(Has::Cookie("c".into(), Some("v 1".into())));
+        assert!(holds(&cookie, &[("cookie", "c=\"v%201\"; c=x")], ""));
+        assert!(!holds(&cookie, &[("cookie", "c=x; c=v%201")], ""));
+        let raw = route(Has::Cookie("c".into(), Some("%zz".into())));
+        assert!(holds(&raw, &[("cookie", "flag; c=%zz")], ""));
+        assert!(!holds(
+            &route(Has::Cookie("flag".into(), None)),
+            &[("cookie", "flag")],
+            ""
+        ));
+    }
+
+    /// The gaps the issue names, each as Next.js (path-to-regexp 6.3)
+    /// matches it.
+    #[test]
+    fn groups_repeats_and_trailing_slashes_as_path_to_regexp() {
+        let format = m(&["/:test{.:format}?"]);
+        assert!(format.matches_path("/route") && format.matches_path("/route.json"));
+        let formats = m(&["/test{.:format}+"]);
+        assert!(formats.matches_path("/test.hbs.html") && !formats.matches_path("/test"));
+        let icon = m(&["/{apple-}?icon-:res(\\d+).png"]);
+        assert!(icon.matches_path("/icon-240.png") && icon.matches_path("/apple-icon-240.png"));
+        assert!(!icon.matches_path("/pear-icon-240.png"));
+        let ext = m(&["/route.:ext(json|xml)+"]);
+        assert!(ext.matches_path("/route.xml.json") && !ext.matches_path("/route.html"));
+        let star = m(&["/route.:ext([a-z]+)*"]);
+        assert!(star.matches_path("/route") && star.matches_path("/route.json.xml"));
+        assert!(!star.matches_path("/route.123"));
+        let slash = m(&["/test/"]);
+        assert!(!slash.matches_path("/test") && slash.matches_path("/test/"));
+        assert!(m(&["/test"]).matches_path("/test/"));
+    }
+
+    /// Next.js drops path-to-regexp's `i` flag: matching is case-sensitive.
+    #[test]
+    fn matching_is_case_sensitive() {
+        let admin = m(&["/admin/:path*"]);
+        for other in ["/Admin", "/ADMIN/x", "/admin.JSON"] {
+            assert!(!admin.matches_path(other), "{other}");
+        }
+        assert!(
+            !m(&["/((?!api).*)"]).matches_path("/api") && m(&["/((?!api).*)"]).matches_path("/API")
+        );
+    }
+
+    /// A page's data, RSC and segment-prefetch URLs run its middleware, for
+    /// plain sources and for look-ahead ones (which cannot take the data
+    /// prefix into their expression).
+    #[test]
+    fn data_and_prefetch_urls_of_a_page_run_its_middleware() {
+        let dashboard = m(&["/dashboard/:path*"]);
+        let clerk = m(&CLERK);
+        let docs = m(&[NEXT_DOCS]);
+        for url in [
+            "/_next/data/b1/dashboard.json",
+            "/_next/data/b1/dashboard/settings.json",
+            "/dashboard.rsc",
+            "/dashboard/settings.rsc",
+            "/dashboard.segments/$c$children/__PAGE__.segment.rsc",
+            "/dashboard.json",
+        ] {
+            for (name, matcher) in [
+                ("dashboard", &dashboard),
+                ("clerk", &clerk),
+                ("docs", &docs),
+            ] {
+                assert!(matcher.matches_path(url), "{name}: {url}");
+            }
+        }
+        assert!(!dashboard.matches_path("/_next/data/b1/settings.json"));
+        // The build id is a whole segment before a look-ahead source.
+        let api = m(&["/((?!api).*)"]);
+        assert!(api.matches_path("/_next/data/b1/dashboard.json"));
+        assert!(!api.matches_path("/api/x"));
+        // As in Next.js: without the prefix, `_next/...` does not start with `api`.
+        assert!(api.matches_path("/_next/data/b1/api.json"));
+        let dash_only = m(&["/((?=dash).*)"]);
+        assert!(dash_only.matches_path("/_next/data/b1/dashboard.json"));
+        assert!(!dash_only.matches_path("/_next/data/b1/settings.json"));
+        // Public pages stay public in those forms too.
+        let guard = Matcher::all().except(["/", "/sign-in"]).unwrap();
+        for public in [
+            "/index",
+            "/index.rsc",
+            "/_next/data/b1/index.json",
+            "/sign-in.rsc",
+            "/_next/data/b1/sign-in.json",
+        ] {
+            assert!(!guard.matches_path(public), "{public}");
+        }
+        assert!(guard.matches_path("/_next/data/b1/dashboard.json"));
+    }
+
+    #[test]
+    fn data_urls_with_locales() {
+        let config = UrlConfig {
+            base_path: String::new(),
+            locales: vec!["en".into(), "fr".into()],
+            default_locale: Some("en".into()),
+        };
+        let dash = m(&["/dashboard/:path*"]);
+        for runs in [
+            "/_next/data/b1/fr/dashboard.json",
+            "/_next/data/b1/en/dashboard/x.json",
+        ] {
+            assert!(matches_in(&dash, runs, &config), "{runs}");
+        }
+        for skips in [
+            "/_next/data/b1/dashboard.json",
+            "/_next/data/b1/_next/dashboard.json",
+        ] {
+            assert!(!matches_in(&dash, skips, &config), "{skips}");
+        }
+        let root = m(&["/"]);
+        for runs in [
+            "/_next/data/b1/fr.json",
+            "/_next/data/b1/en",
+            "/_next/data/b1/fr/index.json",
+        ] {
+            assert!(matches_in(&root, runs, &config), "{runs}");
+        }
+        assert_eq!(
+            scoped("/_next/data/b1/fr/a.json", &config),
+            some("/_next/data/b1/a.json", "/_next/data/b1/fr/a.json")
         );
     }
 }

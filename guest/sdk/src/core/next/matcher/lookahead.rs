@@ -94,6 +94,12 @@ impl Pattern {
         Self { regex, checks }
     }
 
+    /// The expression, for tests that compare it with Next.js's.
+    #[cfg(test)]
+    pub(crate) fn expression(&self) -> &str {
+        self.regex.as_str()
+    }
+
     /// Whether `text` matches the expression and every look-ahead holds.
     pub(crate) fn is_match(&self, text: &str) -> bool {
         self.regex.is_match(text)

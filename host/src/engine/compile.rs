@@ -1,0 +1,86 @@
+//! The engine (built once, with the epoch ticker that preempts guests) and
+//! component compilation, with its on-disk cache.
+
+use crate::ops::config::Settings;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the engine's epoch advances: a guest that computes without
+/// pause yields to the scheduler this often, so deadlines and other requests
+/// are never starved by it.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: WASI 0.3 async, epoch interruption, and (by default)
+/// the pooling allocator sized from the settings. Starts the epoch ticker.
+pub fn engine(settings: &Settings) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    if settings.pooling {
+        let slots = settings.pool_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        // A store holds the served component and, with --origin, the origin.
+        pool.total_component_instances(slots * 2)
+            .total_core_instances(slots * 16)
+            .total_memories(slots * 4)
+            .total_tables(slots * 8)
+            .total_stacks(slots * 4)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_memory_size(settings.max_memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    let engine = Engine::new(&config)?;
+    let ticking = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
+}
+
+/// Compiles `bytes`, or loads the result of an earlier compilation from the
+/// cache directory. The cache key covers the bytes and the engine settings
+/// that affect code generation.
+pub fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cache: Option<&Path>,
+) -> wasmtime::Result<(Component, bool)> {
+    let Some(dir) = cache else {
+        return Ok((Component::new(engine, bytes)?, false));
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let file: PathBuf = dir.join(format!("{:016x}.cwasm", hasher.finish()));
+    if file.exists() {
+        // SAFETY: the cache directory belongs to the operator, and only this
+        // host writes `.cwasm` files into it, from `Component::serialize`.
+        match unsafe { Component::deserialize_file(engine, &file) } {
+            Ok(component) => return Ok((component, true)),
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "ignoring unusable cache entry")
+            }
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let temp = file.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temp, component.serialize().map_err(std::io::Error::other)?)?;
+        std::fs::rename(&temp, &file)
+    });
+    if let Err(error) = written {
+        tracing::warn!(dir = %dir.display(), %error, "cannot write the compile cache");
+    }
+    Ok((component, false))
+}

@@ -1,0 +1,14 @@
+//! wasmtime: the engine and compilation, the loaded component version and
+//! its linker, the data of a store and its next hop, and the workers that
+//! run requests in stores.
+
+pub mod bindings;
+pub mod compile;
+pub mod keeper;
+pub mod limits;
+pub mod next_hop;
+pub mod pool;
+pub mod post_return;
+pub mod runtime;
+pub mod state;
+pub mod worker;
