@@ -3,14 +3,19 @@
 //! `docker-registry`, on loopback, storing into a temporary directory), and
 //! what lands there is the wasm OCI artifact layout: an OCI image manifest
 //! whose config is `application/vnd.wasm.config.v0+json` and whose one
-//! layer is the component's bytes as `application/wasm`.
+//! layer is the component's bytes as `application/wasm`. Then `edge-host
+//! serve oci://...` (also for `--origin` and in `--config`) pulls it,
+//! verifies the layer digest, logs it and serves the component; a missing
+//! tag, an unknown digest and a tampered layer each stop it with one line
+//! and exit code 2.
 
 use edgeware_tests::registry::Registry;
-use edgeware_tests::{dist, tools};
+use edgeware_tests::{Host, dist, get, host_binary, tools};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use std::process::Command;
-use std::time::Duration;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -136,4 +141,131 @@ fn publish_pushes_the_wasm_oci_artifact_layout() {
     );
     assert_eq!(status, 200);
     assert!(layer == component, "the layer is the component");
+}
+
+/// Runs `edge-host serve <args>` that is expected to fail at start; returns
+/// its exit code and what it wrote to stderr.
+fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(host_binary())
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("edge-host starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("edge-host kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+/// The one `edge-host: error: ...` line a failed start prints.
+fn one_error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].starts_with("edge-host: error: "), "{stderr}");
+    lines[0]
+}
+
+#[test]
+fn edge_host_pulls_verifies_and_serves_a_published_component() {
+    let registry = Registry::start();
+    let reference = registry.reference("edgeware/hello-app", "0.1.0");
+    publish("composed/hello-app.wasm", &reference);
+    let component = std::fs::read(dist("composed/hello-app.wasm")).unwrap();
+    let host = Host::start(&[&reference]);
+    let reply = get(&host.url("/hello"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    // The digest it verified is the component's, and it says so.
+    let pulled = host.log.wait_for(
+        &["pulled component", &sha256(&component), &reference],
+        1,
+        Duration::from_secs(5),
+    );
+    eprintln!("{}", pulled[0]);
+}
+
+#[test]
+fn the_config_file_and_origin_take_oci_references() {
+    let registry = Registry::start();
+    let middleware = registry.reference("edgeware/hello-middleware", "1");
+    let origin = registry.reference("edgeware/demo-origin", "1");
+    publish("hello-middleware.wasm", &middleware);
+    publish("demo-origin.wasm", &origin);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, format!("component = \"{middleware}\"\n")).unwrap();
+    let host = Host::start(&["--config", config.to_str().unwrap(), "--origin", &origin]);
+    let reply = get(&host.url("/hello"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-hello"), Some("edgeware"));
+    assert_eq!(
+        host.log
+            .count(&["pulled component", "layer digest verified"]),
+        2
+    );
+}
+
+#[test]
+fn a_missing_tag_or_an_unknown_digest_is_one_line_and_exit_2() {
+    let registry = Registry::start();
+    let reference = registry.reference("edgeware/hello-app", "0.1.0");
+    publish("composed/hello-app.wasm", &reference);
+    let missing = registry.reference("edgeware/hello-app", "no-such-tag");
+    let (code, stderr) = serve_fails(&[&missing]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = one_error_line(&stderr);
+    assert!(line.contains(&format!("cannot pull {missing}")), "{line}");
+    let pinned = format!(
+        "oci://{}/edgeware/hello-app@sha256:{}",
+        registry.authority,
+        "0".repeat(64)
+    );
+    let (code, stderr) = serve_fails(&[&pinned]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(one_error_line(&stderr).contains(&format!("cannot pull {pinned}")));
+    let (code, stderr) = serve_fails(&["oci://registry-without-repository"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        one_error_line(&stderr).contains("names no repository"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_digest_is_refused() {
+    let registry = Registry::start();
+    let reference = registry.reference("edgeware/hello-app", "0.1.0");
+    publish("composed/hello-app.wasm", &reference);
+    let component = std::fs::read(dist("composed/hello-app.wasm")).unwrap();
+    let digest = sha256(&component);
+    // The registry serves its files as stored: change one byte of the layer.
+    let blob = registry.blob_file(&digest);
+    let mut tampered = std::fs::read(&blob).unwrap();
+    assert!(tampered == component);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0xff;
+    std::fs::write(&blob, &tampered).unwrap();
+    let (code, stderr) = serve_fails(&[&reference]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = one_error_line(&stderr);
+    assert!(line.contains("layer digest mismatch"), "{line}");
+    assert!(line.contains(&digest), "{line}");
 }
