@@ -481,6 +481,7 @@ fn edge_host_serves_the_configmap() {
     assert_eq!(reply.header("x-hello"), Some("edgeware"));
     let admin = host.admin_url.clone().expect("admin_addr is set");
     assert_eq!(get(&format!("{admin}/healthz"), &[]).status, 200);
+    assert_eq!(get(&format!("{admin}/readyz"), &[]).status, 200);
     host.log
         .wait_for(&["deferred task", "FULFILLED"], 1, Duration::from_secs(30));
     assert_eq!(host.metric("edge_deferred_tasks_fulfilled_total"), 1.0);

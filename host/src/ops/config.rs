@@ -503,6 +503,35 @@ mod tests {
     }
 
     #[test]
+    fn oci_components_and_insecure_registries_come_from_file_and_flags() {
+        let file = write(
+            r#"
+            component = "oci://registry.internal:5000/edgeware/app:1"
+            insecure_registries = ["registry.internal:5000"]
+            "#,
+        );
+        let args = ServeArgs {
+            config: Some(file.path().into()),
+            origin: Some("oci://127.0.0.1:5000/edgeware/origin@sha256:00".into()),
+            insecure_registries: vec!["mirror.internal".into()],
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(args).unwrap();
+        assert_eq!(
+            settings.component.to_str(),
+            Some("oci://registry.internal:5000/edgeware/app:1")
+        );
+        assert_eq!(
+            settings.origin.as_deref().and_then(Path::to_str),
+            Some("oci://127.0.0.1:5000/edgeware/origin@sha256:00")
+        );
+        assert_eq!(
+            settings.insecure_registries,
+            ["registry.internal:5000", "mirror.internal"]
+        );
+    }
+
+    #[test]
     fn errors_are_one_line_with_the_place() {
         let file = write("component = \"a.wasm\"\nmax_parked_taks = 5\n");
         let args = ServeArgs {
