@@ -5,7 +5,8 @@
 //! whose config is `application/vnd.wasm.config.v0+json` and whose one
 //! layer is the component's bytes as `application/wasm`. Then `edge-host
 //! serve oci://...` (also for `--origin` and in `--config`) pulls it,
-//! verifies the layer digest, logs it and serves the component; a missing
+//! verifies the layer digest, logs it and serves the component (and pulls a
+//! moved tag again on SIGHUP); a missing
 //! tag, an unknown digest and a tampered layer each stop it with one line
 //! and exit code 2.
 
@@ -268,4 +269,30 @@ fn a_layer_that_does_not_match_its_digest_is_refused() {
     let line = one_error_line(&stderr);
     assert!(line.contains("layer digest mismatch"), "{line}");
     assert!(line.contains(&digest), "{line}");
+}
+
+#[test]
+fn sighup_pulls_a_moved_tag_again() {
+    let registry = Registry::start();
+    let reference = registry.reference("edgeware/app", "live");
+    publish("composed/hello-app.wasm", &reference);
+    let host = Host::start(&[&reference]);
+    assert_eq!(get(&host.url("/"), &[]).header("x-hello"), Some("edgeware"));
+    // The tag moves to another component; SIGHUP serves that one.
+    publish("composed/fixture-app.wasm", &reference);
+    host.signal("HUP");
+    host.log.wait_for(
+        &["reloaded: new requests use the new version"],
+        1,
+        Duration::from_secs(120),
+    );
+    let fixture = std::fs::read(dist("composed/fixture-app.wasm")).unwrap();
+    host.log.wait_for(
+        &["pulled component", &sha256(&fixture)],
+        1,
+        Duration::from_secs(5),
+    );
+    let reply = get(&host.url("/"), &[]);
+    assert_eq!(reply.header("x-fixture"), Some("1"), "{:?}", reply.headers);
+    assert_eq!(reply.header("x-hello"), None);
 }
