@@ -5,10 +5,9 @@
 //! whose config is `application/vnd.wasm.config.v0+json` and whose one
 //! layer is the component's bytes as `application/wasm`. Then `edge-host
 //! serve oci://...` (also for `--origin` and in `--config`) pulls it,
-//! verifies the layer digest, logs it and serves the component (and pulls a
-//! moved tag again on SIGHUP); a missing
-//! tag, an unknown digest and a tampered layer each stop it with one line
-//! and exit code 2.
+//! verifies the layer digest, logs it and serves the component, and pulls a
+//! moved tag again on SIGHUP; a missing tag, an unknown digest and a
+//! tampered layer each stop it with one line and exit code 2.
 
 use edgeware_tests::registry::Registry;
 use edgeware_tests::{Host, dist, get, host_binary, tools};
