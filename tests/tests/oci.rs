@@ -186,9 +186,18 @@ fn one_error_line(stderr: &str) -> &str {
 #[test]
 fn edge_host_pulls_verifies_and_serves_a_published_component() {
     let registry = Registry::start();
-    let reference = registry.reference("edgeware/hello-app", "0.1.0");
-    publish("composed/hello-app.wasm", &reference);
+    let tagged = registry.reference("edgeware/hello-app", "0.1.0");
+    let printed = publish("composed/hello-app.wasm", &tagged);
     let component = std::fs::read(dist("composed/hello-app.wasm")).unwrap();
+    // Pinned by the manifest digest wkg printed.
+    let manifest_digest = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("digest: "))
+        .expect("wkg prints the manifest digest");
+    let reference = format!(
+        "oci://{}/edgeware/hello-app@{manifest_digest}",
+        registry.authority
+    );
     let host = Host::start(&[&reference]);
     let reply = get(&host.url("/hello"), &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
