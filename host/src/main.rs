@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use engine::runtime::{Runtime, Shared};
 use ops::config::{LogFormat, ServeArgs, Settings};
 use server::front::Front;
+use server::readiness::Readiness;
 use server::shutdown::Stopped;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -148,19 +149,26 @@ fn init_logging(format: LogFormat) {
 async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
     let engine = engine::compile::engine(&settings).map_err(anyhow::Error::from)?;
     let shared = Shared::new();
-    let runtime = Runtime::load(&engine, &settings, shared.clone())?;
+    let local = ops::oci::resolve(&settings).await?;
+    let runtime = Runtime::load(&engine, &local, shared.clone())?;
     let front = Arc::new(Front::new(runtime, &settings));
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    let readiness = Readiness::new();
+    readiness.accepting();
     if let Some(admin_addr) = settings.admin_addr {
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await
             .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
         let admin_addr = admin.local_addr()?;
-        tracing::info!(%admin_addr, "admin server: /metrics, /healthz");
+        tracing::info!(%admin_addr, "admin server: /metrics, /healthz, /readyz");
         println!("edge-host admin on http://{admin_addr}/");
-        tokio::spawn(server::admin::serve(admin, shared.metrics.clone()));
+        tokio::spawn(server::admin::serve(
+            admin,
+            shared.metrics.clone(),
+            readiness.clone(),
+        ));
     }
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -181,10 +189,13 @@ async fn serve(settings: Settings) -> anyhow::Result<Stopped> {
         front.clone(),
     ));
     let first_signal = async {
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-        }
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        // Not ready from this moment on; live until the process exits.
+        readiness.draining();
+        tracing::info!("{name}: shutting down");
     };
     let connections =
         server::listener::serve(listener, front.clone(), &settings, first_signal).await;
@@ -218,7 +229,8 @@ fn log_totals(shared: &Shared) {
     );
 }
 
-/// On each SIGHUP, loads the component files again; new requests go to the
+/// On each SIGHUP, loads the component files again (pulling `oci://` ones
+/// anew); new requests go to the
 /// new version, in-flight ones finish on the old. A version that fails to
 /// load is logged and the old one keeps serving.
 async fn reload_on_hangup(
@@ -230,8 +242,15 @@ async fn reload_on_hangup(
 ) {
     while hangup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading {}", settings.component.display());
-        let (engine, settings_for_load, shared_for_load) =
-            (engine.clone(), settings.clone(), shared.clone());
+        // `oci://` components are pulled again: a tag may have moved.
+        let settings_for_load = match ops::oci::resolve(&settings).await {
+            Ok(local) => local,
+            Err(error) => {
+                tracing::error!(%error, "reload failed; the previous version keeps serving");
+                continue;
+            }
+        };
+        let (engine, shared_for_load) = (engine.clone(), shared.clone());
         let loaded = tokio::task::spawn_blocking(move || {
             Runtime::load(&engine, &settings_for_load, shared_for_load)
         })

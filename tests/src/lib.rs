@@ -4,6 +4,9 @@
 //! test command, `cargo xtask test`, does); without `dist/` the tests stop
 //! at their first component with one line saying so (see [`dist`]).
 
+pub mod registry;
+pub mod tools;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 
 mod bench;
 mod compose;
+mod publish;
+mod tools;
 mod workers;
 
 use anyhow::{Context as _, bail};
@@ -89,6 +91,20 @@ enum Task {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Push a component to an OCI registry as a wasm OCI artifact (`wkg oci
+    /// push`; installs wkg under target/tools/ if missing). Registries on
+    /// loopback are reached over plain HTTP, others over HTTPS unless named
+    /// with `--insecure`; credentials come from `WKG_OCI_USERNAME` /
+    /// `WKG_OCI_PASSWORD` or the docker credential store, as wkg reads them.
+    Publish {
+        /// The component, e.g. `dist/composed/hello-app.wasm`.
+        component: PathBuf,
+        /// Where to push it: `oci://host[:port]/repository:tag`.
+        reference: String,
+        /// A registry (`host[:port]`) to reach over plain HTTP (repeatable).
+        #[arg(long, value_name = "HOST[:PORT]")]
+        insecure: Vec<String>,
+    },
     /// Turn a `wasi:http@0.3.0` service component (e.g. `dist/composed/*`)
     /// into a Cloudflare Worker folder: `worker.js` (ES module, jco's
     /// transpilation bundled with the glue that binds `edge:fetch/wait-until`
@@ -166,6 +182,11 @@ fn main() -> anyhow::Result<()> {
             build(&root)?;
             let wasmtime = ensure_wasmtime(&root)?;
             let jco = ensure_jco(&root)?;
+            // The deployment tests' tools (tests/tests/deploy.rs, oci.rs).
+            let wkg = tools::ensure_wkg(&root)?;
+            let hadolint = tools::ensure_hadolint()?;
+            let kubernetes_validate = tools::ensure_kubernetes_validate()?;
+            let docker_registry = tools::ensure_docker_registry()?;
             let workers_tools = workers::ensure_tools(&root)?;
             let wrangler = workers::ensure_wrangler(&root)?;
             let summary = root.join(RELIABILITY_SUMMARY);
@@ -175,6 +196,10 @@ fn main() -> anyhow::Result<()> {
                 .arg("test")
                 .env("EDGEWARE_WASMTIME", &wasmtime)
                 .env("EDGEWARE_JCO", &jco)
+                .env("EDGEWARE_WKG", &wkg)
+                .env("EDGEWARE_HADOLINT", &hadolint)
+                .env("EDGEWARE_KUBERNETES_VALIDATE", &kubernetes_validate)
+                .env("EDGEWARE_DOCKER_REGISTRY", &docker_registry)
                 .env("EDGEWARE_WORKERD", workers_tools.workerd())
                 .env("EDGEWARE_WRANGLER", &wrangler)
                 .args(&cargo_test_args)
@@ -206,6 +231,14 @@ fn main() -> anyhow::Result<()> {
             let wasmtime = ensure_wasmtime(&root)?;
             let seconds = if smoke { 1 } else { seconds };
             bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
+        }
+        Task::Publish {
+            component,
+            reference,
+            insecure,
+        } => {
+            let wkg = tools::ensure_wkg(&root)?;
+            publish::publish(&wkg, &component, &reference, &insecure)
         }
         Task::Fuzz { seconds } => fuzz(&root, seconds, None),
         Task::Workers {

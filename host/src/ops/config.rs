@@ -15,7 +15,9 @@ use std::time::Duration;
 pub struct ServeArgs {
     /// The component to serve: a middleware (imports and exports
     /// `wasi:http/handler@0.3.0`) or a complete service (exports it only).
-    /// [config: component]
+    /// A file, or `oci://host[:port]/repository:tag` (or `@sha256:...`): a
+    /// wasm OCI artifact (as `wkg oci push` writes it), pulled at start and
+    /// on SIGHUP, its layer digest verified. [config: component]
     pub component: Option<PathBuf>,
 
     /// A TOML file with any of the settings below (keys in brackets).
@@ -38,8 +40,8 @@ pub struct ServeArgs {
     pub upstream: Option<String>,
 
     /// Next hop of a middleware: an origin component (exports
-    /// `wasi:http/handler@0.3.0`), instantiated next to it for each request.
-    /// [config: origin]
+    /// `wasi:http/handler@0.3.0`), instantiated next to it for each request;
+    /// a file or an `oci://` reference. [config: origin]
     #[arg(long)]
     pub origin: Option<PathBuf>,
 
@@ -144,6 +146,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
 
+    /// An OCI registry (`host[:port]`) to pull `oci://` components from over
+    /// plain HTTP (repeatable); registries on loopback always are, every
+    /// other one over HTTPS. [config: insecure_registries = [...]]
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
     /// Log format. [config: log_format; default text]
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
@@ -201,6 +209,8 @@ struct File {
     geo: Option<GeoFields>,
     cache_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
 }
 
 /// Durations in the file are written as on the command line: `"30s"`.
@@ -263,6 +273,9 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// Log format.
     pub log_format: LogFormat,
+    /// Registries, besides loopback ones, that `oci://` components are
+    /// pulled from over plain HTTP: the file's, then the flags'.
+    pub insecure_registries: Vec<String>,
 }
 
 /// How many requests one instance serves.
@@ -390,6 +403,11 @@ impl Settings {
             geo,
             cache_dir: args.cache_dir.or(file.cache_dir),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            insecure_registries: file
+                .insecure_registries
+                .into_iter()
+                .chain(args.insecure_registries)
+                .collect(),
         };
         settings.validate()?;
         Ok(settings)
@@ -482,6 +500,35 @@ mod tests {
         assert_eq!(env, [("A", "flag"), ("B", "2")]);
         assert_eq!(settings.outbound_allow, ["api.example.com", "127.0.0.1:1"]);
         assert!(settings.pooling);
+    }
+
+    #[test]
+    fn oci_components_and_insecure_registries_come_from_file_and_flags() {
+        let file = write(
+            r#"
+            component = "oci://registry.internal:5000/edgeware/app:1"
+            insecure_registries = ["registry.internal:5000"]
+            "#,
+        );
+        let args = ServeArgs {
+            config: Some(file.path().into()),
+            origin: Some("oci://127.0.0.1:5000/edgeware/origin@sha256:00".into()),
+            insecure_registries: vec!["mirror.internal".into()],
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(args).unwrap();
+        assert_eq!(
+            settings.component.to_str(),
+            Some("oci://registry.internal:5000/edgeware/app:1")
+        );
+        assert_eq!(
+            settings.origin.as_deref().and_then(Path::to_str),
+            Some("oci://127.0.0.1:5000/edgeware/origin@sha256:00")
+        );
+        assert_eq!(
+            settings.insecure_registries,
+            ["registry.internal:5000", "mirror.internal"]
+        );
     }
 
     #[test]
