@@ -36,11 +36,7 @@ impl SlowOrigin {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let record = record.clone();
-                std::thread::spawn(move || {
-                    if let Ok(at) = answer_slowly(stream, streamed) {
-                        record.lock().unwrap().push(at);
-                    }
-                });
+                std::thread::spawn(move || answer_slowly(stream, streamed, &record));
             }
         });
         SlowOrigin { url, last_byte_at }
@@ -54,7 +50,13 @@ impl SlowOrigin {
     }
 }
 
-fn answer_slowly(stream: TcpStream, streamed: bool) -> std::io::Result<Instant> {
+/// Answers one request; records when it starts writing the last body byte
+/// before writing it, so the record is there by the time a client has it.
+fn answer_slowly(
+    stream: TcpStream,
+    streamed: bool,
+    last_byte_at: &Mutex<Vec<Instant>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut line = String::new();
@@ -70,17 +72,15 @@ fn answer_slowly(stream: TcpStream, streamed: bool) -> std::io::Result<Instant> 
         )?;
         stream.flush()?;
         std::thread::sleep(SLOW);
-        let at = Instant::now();
-        stream.write_all(b"4\r\nlast\r\n0\r\n\r\n")?;
-        Ok(at)
+        last_byte_at.lock().unwrap().push(Instant::now());
+        stream.write_all(b"4\r\nlast\r\n0\r\n\r\n")
     } else {
         std::thread::sleep(SLOW);
-        let at = Instant::now();
+        last_byte_at.lock().unwrap().push(Instant::now());
         stream.write_all(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 11\r\n\
               connection: close\r\n\r\nslow origin",
-        )?;
-        Ok(at)
+        )
     }
 }
 

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// `wkg` from crates.io (`cargo install --locked`: many minutes on two
-/// cores), returning its path; `$EDGEWARE_WKG` names one installed
-/// elsewhere.
+/// `wkg` from crates.io (`cargo install --locked --debug`: the tests only
+/// push small files with it, and the debug build takes about half as long as
+/// a release build, still many minutes on two cores), returning its path;
+/// `$EDGEWARE_WKG` names one installed elsewhere.
 pub fn ensure_wkg(root: &Path) -> anyhow::Result<PathBuf> {
     if let Some(wkg) = std::env::var_os("EDGEWARE_WKG") {
         return Ok(PathBuf::from(wkg));
@@ -29,6 +30,7 @@ pub fn ensure_wkg(root: &Path) -> anyhow::Result<PathBuf> {
                 "install",
                 "wkg",
                 "--locked",
+                "--debug",
                 "--version",
                 WKG_VERSION,
                 "--root",
