@@ -289,7 +289,7 @@ impl Bench {
              guest with the epoch checks that let a host stop a guest that computes without \
              pause; edge-host always has them (its deadlines and CPU bound rely on them), plain \
              `wasmtime serve` has none.\n\n\
-             | conns | reuse: wasmtime serve req/s, p50 / p99 | reuse: edge-host req/s, p50 / p99 | ratio | p99 ratio | preempting: wasmtime serve req/s | ratio | fresh: wasmtime serve req/s | fresh: edge-host req/s | ratio | edge-host native edge:fetch (reuse) req/s | errors / non-2xx |\n\
+             | conns | reuse: wasmtime serve req/s, p50 / p99 | reuse: edge-host req/s, p50 / p99 | ratio | p99 ratio | preempting: wasmtime serve req/s | ratio | fresh: wasmtime serve req/s | fresh: edge-host req/s | ratio | edge-host native edge:fetch (reuse) req/s | errors / non-2xx of requests, per host |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|",
             self.seconds,
             REUSE.join(" "),
@@ -319,7 +319,14 @@ impl Bench {
                 of.rps,
                 of.rps / tf.rps,
                 n.rps,
-                faults(&[t, o, tp, tf, of, n]),
+                faults(&[
+                    ("serve", &t),
+                    ("edge-host", &o),
+                    ("preempting", &tp),
+                    ("fresh serve", &tf),
+                    ("fresh edge-host", &of),
+                    ("native edge:fetch", &n),
+                ]),
             );
         }
         report.push('\n');
@@ -355,7 +362,7 @@ impl Bench {
              origin's echo itself. Proxy: `auth-middleware.wasm --upstream` vs \
              `native-proxy proxy --upstream`, both in front of `native-proxy origin`. edge-host \
              in reuse mode (its fastest).\n\n\
-             | conns | native in-process req/s | edge-host req/s | share | native proxy req/s | edge-host proxy req/s | share | errors / non-2xx |\n\
+             | conns | native in-process req/s | edge-host req/s | share | native proxy req/s | edge-host proxy req/s | share | errors / non-2xx of requests, per host |\n\
              |---|---|---|---|---|---|---|---|"
         );
         for connections in CONNECTIONS {
@@ -373,7 +380,12 @@ impl Bench {
                 np.rps,
                 op.rps,
                 100.0 * op.rps / np.rps,
-                faults(&[n, o, np, op]),
+                faults(&[
+                    ("native", &n),
+                    ("edge-host", &o),
+                    ("native proxy", &np),
+                    ("edge-host proxy", &op),
+                ]),
             );
         }
         report.push('\n');
@@ -398,7 +410,7 @@ impl Bench {
              machine has CPU to spare, so the ratio shows whether the response waits for \
              deferred work; at 16 connections the CPU is saturated and every bit of work a \
              request causes, deferred or not, adds to the queue.\n\n\
-             | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | errors / non-2xx |\n\
+             | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | errors / non-2xx of requests, per load |\n\
              |---|---|---|---|---|---|---|",
             self.seconds
         );
@@ -423,7 +435,7 @@ impl Bench {
                 task.p99_us / none.p99_us,
                 none.rps,
                 task.rps,
-                faults(&[none, task]),
+                faults(&[("none", &none), ("task", &task)]),
             );
         }
         let both = |name: &str| ours.metric(name) + ours_reuse.metric(name);
@@ -708,10 +720,11 @@ fn ms(micros: f64) -> String {
     }
 }
 
-/// Errors and bad statuses of some runs, as `errors / non-2xx`.
-fn faults(runs: &[Run]) -> String {
-    let errors: u64 = runs.iter().map(|r| r.errors).sum();
-    let bad: u64 = runs.iter().map(|r| r.bad_status).sum();
-    let requests: u64 = runs.iter().map(|r| r.requests).sum();
-    format!("{errors} / {bad} of {requests}")
+/// Errors and bad statuses of each named run, as `name errors / non-2xx of
+/// requests`: kept apart, so a host's failures are not put down to another.
+fn faults(runs: &[(&str, &Run)]) -> String {
+    runs.iter()
+        .map(|(name, r)| format!("{name} {} / {} of {}", r.errors, r.bad_status, r.requests))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
