@@ -216,7 +216,12 @@ impl Bench {
 
     /// `edge-host serve <args>` (release build), with its admin server.
     fn edge_host(&self, args: &[&str]) -> Host {
-        Host::spawn(self.edge_host_command(args), "edge-host", EDGE_HOST_READY, None)
+        Host::spawn(
+            self.edge_host_command(args),
+            "edge-host",
+            EDGE_HOST_READY,
+            None,
+        )
     }
 
     fn edge_host_command(&self, args: &[&str]) -> Command {
@@ -687,7 +692,11 @@ impl Bench {
     /// `wasmtime serve`, `wasmtime serve -Wtimeout` and edge-host serving the
     /// same bytes with the same instance lifecycle.
     fn instructions(&self, report: &mut String, counted: Counted) -> anyhow::Result<()> {
-        let valgrind = self.tools.valgrind.as_deref().context("valgrind is needed")?;
+        let valgrind = self
+            .tools
+            .valgrind
+            .as_deref()
+            .context("valgrind is needed")?;
         let portable = self.dist("portable/fixture-app.wasm");
         // `wasmtime serve`'s defaults for WASIp3 components, spelled out:
         // the same as edge-host's `REUSE`.
@@ -729,7 +738,12 @@ impl Bench {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
             let started = Instant::now();
-            let host = Host::spawn(under_callgrind(valgrind, &command, &dir), &name, ready, None);
+            let host = Host::spawn(
+                under_callgrind(valgrind, &command, &dir),
+                &name,
+                ready,
+                None,
+            );
             let listening = started.elapsed();
             let mut client = KeepAlive::connect(&host.addr())?;
             let mut send = |count: u32| -> anyhow::Result<()> {
@@ -758,6 +772,19 @@ impl Bench {
                 started.elapsed().as_secs_f64(),
                 dump.strip_prefix(&self.root).unwrap_or(&dump).display(),
             );
+            println!("  top self cost per request:");
+            for (function, cost) in profile.top_self(TOP_FUNCTIONS) {
+                let object = Path::new(&function.object).file_name();
+                let mut name: String = function.name.chars().take(160).collect();
+                if name.len() < function.name.len() {
+                    name.push('…');
+                }
+                println!(
+                    "  {:>8}  {name} [{}]",
+                    kilo(cost as f64 / f64::from(counted.requests)),
+                    object.map_or("???".into(), |o| o.to_string_lossy()),
+                );
+            }
             profiles.push((name, profile));
         }
         let n = f64::from(counted.requests);
@@ -849,9 +876,13 @@ impl Bench {
         let rustc = text(Path::new("rustc"), &["--version"]);
         let wasmtime = text(&self.tools.wasmtime, &["--version"]);
         let wrk = text(&self.tools.wrk, &["-v"]);
-        let valgrind = self.tools.valgrind.as_ref().map_or(String::new(), |valgrind| {
-            format!("; {}", text(valgrind, &["--version"]))
-        });
+        let valgrind = self
+            .tools
+            .valgrind
+            .as_ref()
+            .map_or(String::new(), |valgrind| {
+                format!("; {}", text(valgrind, &["--version"]))
+            });
         Ok(format!(
             "# Benchmarks\n\n\
              Written by `cargo xtask bench` (this file is its output; numbers from one run).\n\n\
@@ -925,6 +956,10 @@ fn faults(runs: &[(&str, &Run)]) -> String {
 /// The request the instructions section counts: the fixture middleware in
 /// front of the fixture origin, no deferred task.
 const INSTRUCTIONS_PATH: &str = "/ttfb.json";
+
+/// How many functions (highest self cost first) the instructions section
+/// prints for each host.
+const TOP_FUNCTIONS: usize = 15;
 
 /// What `--smoke` prints instead of the instructions section.
 const SMOKE_SKIPS_INSTRUCTIONS: &str =
@@ -1027,9 +1062,7 @@ const INSTRUCTION_ROWS: &[Row] = &[
     Row {
         name: "Rust's std",
         counts: "self cost of crates `core`, `alloc`, `std`",
-        cost: |p| {
-            p.self_of(|f| matches!(callgrind::crate_of(&f.name), "core" | "alloc" | "std"))
-        },
+        cost: |p| p.self_of(|f| matches!(callgrind::crate_of(&f.name), "core" | "alloc" | "std")),
     },
 ];
 

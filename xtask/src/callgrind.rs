@@ -209,7 +209,11 @@ impl Profile {
                 }
                 "totals" | "summary" => {
                     let ir = value.split_whitespace().nth(ir_column).map(str::parse);
-                    *(if key == "totals" { &mut totals } else { &mut summary }) = ir.transpose()?;
+                    *(if key == "totals" {
+                        &mut totals
+                    } else {
+                        &mut summary
+                    }) = ir.transpose()?;
                 }
                 "ob" => object = expand(&mut objects, value),
                 "cob" => callee_object = Some(expand(&mut objects, value)),
@@ -278,7 +282,7 @@ impl Profile {
             .iter()
             .zip(self.self_cost.iter().copied())
             .collect();
-        all.sort_by(|a, b| b.1.cmp(&a.1));
+        all.sort_by_key(|&(_, cost)| std::cmp::Reverse(cost));
         all.truncate(count);
         all
     }
@@ -303,7 +307,9 @@ pub fn crate_of(name: &str) -> &str {
         }
         name = trimmed;
     }
-    let end = name.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(name.len());
+    let end = name
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(name.len());
     &name[..end]
 }
 
