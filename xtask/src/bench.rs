@@ -58,9 +58,8 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     // `cargo xtask build` (run first) made the debug builds.
     let profile = if options.smoke { "debug" } else { "release" };
     if !options.smoke {
-        let mut build = crate::cargo(root);
+        let mut build = crate::cargo_host(root, "build");
         build.args([
-            "build",
             "--release",
             "-p",
             "edge-host",
