@@ -59,13 +59,7 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     let profile = if options.smoke { "debug" } else { "release" };
     if !options.smoke {
         let mut build = crate::cargo_host(root, "build");
-        build.args([
-            "--release",
-            "-p",
-            "edge-host",
-            "-p",
-            "native-proxy",
-        ]);
+        build.args(["--release", "-p", "edge-host", "-p", "native-proxy"]);
         crate::check(
             build.status()?,
             "building edge-host and native-proxy (release)",
