@@ -86,15 +86,8 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
     // `cargo xtask build` (run first) made the debug builds.
     let profile = if options.smoke { "debug" } else { "release" };
     if !options.smoke {
-        let mut build = crate::cargo(root);
-        build.args([
-            "build",
-            "--release",
-            "-p",
-            "edge-host",
-            "-p",
-            "native-proxy",
-        ]);
+        let mut build = crate::cargo_host(root, "build");
+        build.args(["--release", "-p", "edge-host", "-p", "native-proxy"]);
         crate::check(
             build.status()?,
             "building edge-host and native-proxy (release)",

@@ -114,6 +114,7 @@ async fn serve(
         EdgeFetchCtx::new(),
     );
     let mut store = Store::new(pre.engine(), data);
+    EdgeFetchCtx::track_task_groups(&mut store);
     let service = pre.instantiate_async(&mut store).await?;
     let (response_tx, response_rx) = tokio::sync::oneshot::channel();
     let (end, ended) = response_end();
@@ -127,7 +128,7 @@ async fn serve(
             access
                 .get()
                 .edge_fetch()
-                .start_request(call.task(), context);
+                .start_request(call.group(), context);
             Ok(call)
         })?;
         let (result,) = handler.finish_call_concurrent(accessor, call).await?;

@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
         }
     ",
     world: "edge:fetch-host/imports",
-    // Every call belongs to the calling request, which the host finds on the
-    // store's async call stack.
+    // Every call belongs to the calling request, which the host finds by the
+    // task group that makes it.
     imports: { default: store | trappable | tracing },
 });

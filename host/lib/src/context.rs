@@ -5,11 +5,11 @@ use crate::bindings::edge::fetch::fetch_event::Geolocation;
 use crate::deferred::DeferredTasks;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use wasmtime::AsContextMut;
-use wasmtime::component::{GuestTaskId, HasData};
+use wasmtime::component::{HasData, TaskGroupHook, TaskGroupId};
 
 /// Store data that serves `edge:fetch`: it holds an [`EdgeFetchCtx`].
 pub trait EdgeFetchView {
@@ -18,10 +18,50 @@ pub trait EdgeFetchView {
 }
 
 /// The requests one store serves (one, or several in turn or at once), by
-/// the guest task that handles each.
+/// the task group (a host-to-guest call and the subtasks it creates) that
+/// handles each.
 #[derive(Default)]
 pub struct EdgeFetchCtx {
-    requests: HashMap<GuestTaskId, Arc<RequestContext>>,
+    groups: Arc<Mutex<Groups>>,
+}
+
+/// What the store's [`TaskGroupHook`] and its [`EdgeFetchCtx`] share.
+#[derive(Default)]
+struct Groups {
+    /// The group whose thread runs now, if any.
+    current: Option<TaskGroupId>,
+    requests: HashMap<TaskGroupId, Arc<RequestContext>>,
+}
+
+/// Follows which task group runs, and forgets the groups that finish (the
+/// runtime reuses their ids).
+struct GroupHook(Arc<Mutex<Groups>>);
+
+impl Groups {
+    fn lock(shared: &Mutex<Groups>) -> MutexGuard<'_, Groups> {
+        shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TaskGroupHook for GroupHook {
+    fn handle_start(&mut self, _: TaskGroupId) -> wasmtime::Result<()> {
+        Ok(())
+    }
+
+    fn handle_enter(&mut self, id: TaskGroupId) -> wasmtime::Result<()> {
+        Groups::lock(&self.0).current = Some(id);
+        Ok(())
+    }
+
+    fn handle_exit(&mut self, _: TaskGroupId) -> wasmtime::Result<()> {
+        Groups::lock(&self.0).current = None;
+        Ok(())
+    }
+
+    fn handle_finish(&mut self, id: TaskGroupId) -> wasmtime::Result<()> {
+        Groups::lock(&self.0).requests.remove(&id);
+        Ok(())
+    }
 }
 
 /// What the host knows about one request: the answers of
@@ -62,41 +102,48 @@ impl EdgeFetchCtx {
         Self::default()
     }
 
-    /// Records that guest task `task` (the task of a `wasi:http/handler`
-    /// call, from `start_call_concurrent`) handles the request `context`.
-    /// Calls from tasks it spawns are attributed to the request too.
-    pub fn start_request(&mut self, task: GuestTaskId, context: Arc<RequestContext>) {
-        self.requests.insert(task, context);
+    /// Sets the [`TaskGroupHook`] through which `store` tells its
+    /// [`EdgeFetchCtx`] which task group calls the host; without it no
+    /// call is attributed by group. Call it once, before the first call.
+    pub fn track_task_groups<T: EdgeFetchView + 'static>(mut store: impl AsContextMut<Data = T>) {
+        let mut store = store.as_context_mut();
+        let groups = store.data_mut().edge_fetch().groups.clone();
+        store.task_group_hook(GroupHook(groups));
     }
 
-    /// Forgets `request` (its deferred phase is over), with every task
+    /// Records that task group `group` (of a `wasi:http/handler` call, from
+    /// `start_call_concurrent`) handles the request `context`. Calls from
+    /// the subtasks and spawned tasks of that call are attributed to the
+    /// request too.
+    pub fn start_request(&mut self, group: TaskGroupId, context: Arc<RequestContext>) {
+        Groups::lock(&self.groups).requests.insert(group, context);
+    }
+
+    /// Forgets `request` (its deferred phase is over), with every group
     /// that was recorded as handling it.
     pub fn end_request(&mut self, request: &Arc<RequestContext>) {
-        self.requests
+        Groups::lock(&self.groups)
+            .requests
             .retain(|_, handled| !Arc::ptr_eq(handled, request));
     }
 
     /// The request on whose behalf the guest is calling the host right now:
-    /// the one whose handler task is the nearest on the component model's
-    /// async call stack. Deferred tasks a guest spawns run on the task of
-    /// the export call that spawned them, so they are attributed to their
-    /// request too. When the stack names no known task (an origin component
-    /// called by the host on the middleware's behalf), a store that serves a
-    /// single request attributes the call to it.
+    /// the one whose task group makes the call. Deferred tasks a guest
+    /// spawns run in the group of the export call that spawned them, so
+    /// they are attributed to their request too. When the group is not
+    /// known (an origin component called by the host on the middleware's
+    /// behalf), a store that serves a single request attributes the call to
+    /// it.
     pub fn current_request<T: EdgeFetchView + 'static>(
         mut store: impl AsContextMut<Data = T>,
     ) -> Option<Arc<RequestContext>> {
         let mut store = store.as_context_mut();
-        let stack: Vec<GuestTaskId> = match store.async_call_stack() {
-            Ok(stack) => stack.collect(),
-            Err(_) => Vec::new(),
-        };
-        let requests = &store.data_mut().edge_fetch().requests;
-        stack
-            .iter()
-            .find_map(|task| requests.get(task))
+        let groups = Groups::lock(&store.data_mut().edge_fetch().groups);
+        groups
+            .current
+            .and_then(|group| groups.requests.get(&group))
             .or_else(|| {
-                let mut only = requests.values();
+                let mut only = groups.requests.values();
                 only.next().filter(|_| only.next().is_none())
             })
             .cloned()

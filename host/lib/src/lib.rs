@@ -1,4 +1,4 @@
-//! `edge:fetch` for any wasmtime 48 embedder: the `wait-until` and
+//! `edge:fetch` for any wasmtime 50 embedder: the `wait-until` and
 //! `fetch-event` imports of `wit/edge-fetch.wit`, the way wasmtime-wasi-http
 //! offers `wasi:http`.
 //!
@@ -7,8 +7,10 @@
 //! - Per request, the host builds a [`RequestContext`]: the [`FetchEvent`]
 //!   facts the guest may ask for, and a [`DeferredTasks`] handle that
 //!   collects every future the guest hands to `wait-until`. It records the
-//!   guest task that handles the request with [`EdgeFetchCtx::start_request`],
-//!   so calls from that task and the tasks it spawns are attributed to it.
+//!   task group of the handler call with [`EdgeFetchCtx::start_request`], so
+//!   calls from that task and the tasks it spawns are attributed to it (the
+//!   store reports its groups once [`EdgeFetchCtx::track_task_groups`] has
+//!   set its hook).
 //! - After the response, [`settle_after_response`] waits for the end of the
 //!   response body ([`response_end`] observes it) and then for every task, at
 //!   most the deferred deadline, and resolves to one [`TaskSettlement`] per

@@ -22,6 +22,8 @@ fn example() -> PathBuf {
         .args([
             "build",
             "--quiet",
+            // wasmtime 50 declares rust-version 1.97; it builds with 1.95.
+            "--ignore-rust-version",
             "-p",
             "edge-fetch-host",
             "--example",

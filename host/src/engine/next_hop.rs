@@ -63,7 +63,10 @@ impl handler::HostWithStore<StoreState> for Edge {
                     let caller = EdgeFetchCtx::current_request(&mut access);
                     let call = handle.start_call_concurrent(&mut access, (request,))?;
                     if let Some(caller) = caller {
-                        access.get().edge_fetch().start_request(call.task(), caller);
+                        access
+                            .get()
+                            .edge_fetch()
+                            .start_request(call.group(), caller);
                     }
                     Ok(call)
                 })?;

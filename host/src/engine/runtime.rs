@@ -13,7 +13,7 @@ use crate::http::outbound::OutboundPolicy;
 use crate::http::upstream::Upstream;
 use crate::ops::config::{Reuse, Settings};
 use crate::ops::metrics::Metrics;
-use edge_fetch_host::DeferredTasks;
+use edge_fetch_host::{DeferredTasks, EdgeFetchCtx};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -210,6 +210,7 @@ impl Runtime {
             self.metrics().instance_alive(),
         );
         let mut store = Store::new(&self.engine, state);
+        EdgeFetchCtx::track_task_groups(&mut store);
         store.limiter(|state| &mut state.limits);
         // Compute-bound guests yield every tick; the request's deadlines are
         // enforced by the worker, which then drops the store.

@@ -25,7 +25,7 @@ pub struct StoreState {
     _alive: InstanceGuard,
     /// Where the middleware's imported `wasi:http/handler` leads.
     pub next: NextHop,
-    /// The requests this store serves, by the guest task that handles each.
+    /// The requests this store serves, by the task group that handles each.
     edge_fetch: EdgeFetchCtx,
 }
 

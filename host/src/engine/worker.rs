@@ -392,7 +392,7 @@ async fn serve_one(
         access
             .get()
             .edge_fetch()
-            .start_request(call.task(), ticket.context.clone());
+            .start_request(call.group(), ticket.context.clone());
         Ok(call)
     })?;
     let (result,) = handle.finish_call_concurrent(accessor, call).await?;
