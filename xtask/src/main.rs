@@ -95,6 +95,11 @@ enum Task {
         /// Run one section only, printing it (no BENCHMARKS.md).
         #[arg(long, value_enum)]
         only: Option<bench::Section>,
+        /// The `wasmtime` CLI to compare with, instead of the PyPI release
+        /// the tests use (e.g. one built with `cargo install wasmtime-cli`
+        /// at the host's wasmtime version).
+        #[arg(long, value_name = "PATH")]
+        wasmtime: Option<PathBuf>,
     },
     /// Push a component to an OCI registry as a wasm OCI artifact (`wkg oci
     /// push`; installs wkg under target/tools/ if missing). Registries on
@@ -235,9 +240,13 @@ fn main() -> anyhow::Result<()> {
             smoke,
             seconds,
             only,
+            wasmtime,
         } => {
             build(&root)?;
-            let wasmtime = ensure_wasmtime()?;
+            let wasmtime = match wasmtime {
+                Some(path) => path,
+                None => ensure_wasmtime()?,
+            };
             let seconds = if smoke { 1 } else { seconds };
             let options = bench::Options {
                 smoke,
