@@ -40,6 +40,13 @@ enum Command {
     Check(check::CheckArgs),
 }
 
+/// Guests allocate and free many small buffers per request (headers,
+/// resource-table entries, futures); mimalloc's thread-local heaps do that
+/// with fewer instructions than glibc's arenas and take no lock between the
+/// runtime's worker threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for bad configuration or a component that cannot be served.
 const EXIT_CONFIG: u8 = 2;
 
