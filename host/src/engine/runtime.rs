@@ -219,6 +219,7 @@ impl Runtime {
             preempted.store(true, Ordering::Release);
             Ok(UpdateDeadline::Yield(1))
         });
+        let store_setup = started.elapsed();
         let origin = match &self.origin {
             Some(origin) => Some(
                 origin
@@ -241,7 +242,7 @@ impl Runtime {
                     .context("failed to instantiate the component")?
             }
         };
-        self.metrics().instantiated(started.elapsed());
+        self.metrics().instantiated(started.elapsed(), store_setup);
         Ok((store, guest))
     }
 }

@@ -73,6 +73,7 @@ pub struct Metrics {
     deferred: TaskCounts,
     settled_after_response: Histogram,
     instantiation: Histogram,
+    store_setup: Histogram,
     instances_alive: AtomicI64,
     requests_refused: AtomicU64,
     reloads: AtomicU64,
@@ -86,6 +87,7 @@ impl Default for Metrics {
             deferred: TaskCounts::default(),
             settled_after_response: Histogram::new(BUCKETS),
             instantiation: Histogram::new(INSTANTIATION_BUCKETS),
+            store_setup: Histogram::new(INSTANTIATION_BUCKETS),
             instances_alive: AtomicI64::new(0),
             requests_refused: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
@@ -103,9 +105,11 @@ impl Metrics {
     }
 
     /// Records how long creating a request's store and instantiating its
-    /// component(s) took.
-    pub fn instantiated(&self, took: Duration) {
+    /// component(s) took, and how much of that was the store's set-up
+    /// (WASI context, store, limits and hooks) before any instantiation.
+    pub fn instantiated(&self, took: Duration, store_setup: Duration) {
         self.instantiation.observe(took);
+        self.store_setup.observe(store_setup);
     }
 
     /// Counts a request refused with 503 by the concurrency or parked-task cap.
@@ -209,6 +213,11 @@ impl Metrics {
             "edge_instantiation_seconds",
             "Time to create a request's store and instantiate its component(s).",
         );
+        self.store_setup.render(
+            &mut out,
+            "edge_store_setup_seconds",
+            "Part of edge_instantiation_seconds spent setting up the store (WASI context, limits, hooks) before instantiating.",
+        );
         for (metric, help, kind, value) in [
             (
                 "edge_instances_alive",
@@ -305,7 +314,7 @@ mod tests {
         metrics.response(200, Duration::from_millis(2));
         metrics.response(200, Duration::from_millis(20));
         metrics.response(503, Duration::ZERO);
-        metrics.instantiated(Duration::from_micros(20));
+        metrics.instantiated(Duration::from_micros(20), Duration::from_micros(2));
         let text = metrics.render();
         assert!(
             text.contains("edge_http_responses_total{status=\"200\"} 2"),
@@ -325,6 +334,10 @@ mod tests {
         );
         assert!(
             text.contains("edge_instantiation_seconds_bucket{le=\"0.000025\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("edge_store_setup_seconds_bucket{le=\"0.00001\"} 1"),
             "{text}"
         );
     }
