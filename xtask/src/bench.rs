@@ -1016,10 +1016,11 @@ const INSTRUCTION_ROWS: &[Row] = &[
         cost: |p| p.self_of(|f| f.object == "???" || f.object.ends_with(".cwasm")),
     },
     Row {
-        name: "libc malloc/free",
+        name: "malloc/free",
         counts: "inclusive cost of calls into libc's `malloc`, `free`, `realloc`, `calloc` \
-                 (and the aligned variants)",
-        cost: |p| p.inclusive_of(is_malloc),
+                 (and the aligned variants), plus the self cost of mimalloc's functions \
+                 (`mi_*`, edge-host's allocator)",
+        cost: |p| p.inclusive_of(is_malloc) + p.self_of(is_mimalloc),
     },
     Row {
         name: "`typecheck_lowered_transmit`",
@@ -1077,6 +1078,12 @@ fn in_crates(function: &callgrind::Function, name: &str) -> bool {
 /// The crates of the hosts themselves (not of the runtime they embed).
 fn is_host_crate(name: &str) -> bool {
     matches!(name, "edge_host" | "edge_fetch_host") || name.starts_with("wasmtime_cli")
+}
+
+/// Whether `function` is mimalloc's, linked into the binary (counted by
+/// self cost: its functions call one another).
+fn is_mimalloc(function: &callgrind::Function) -> bool {
+    function.name.starts_with("mi_") || function.name.starts_with("_mi_")
 }
 
 /// Whether `function` is one of libc's allocation entry points.
