@@ -81,6 +81,26 @@ struct Run {
     bad_status: u64,
 }
 
+impl Run {
+    /// Each figure's median over `runs` (the upper one of an even count);
+    /// requests, errors and bad statuses are summed.
+    fn median(runs: &[Run]) -> Run {
+        let median = |figure: fn(&Run) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(figure).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or_default()
+        };
+        Run {
+            requests: runs.iter().map(|r| r.requests).sum(),
+            rps: median(|r| r.rps),
+            p50_us: median(|r| r.p50_us),
+            p99_us: median(|r| r.p99_us),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            bad_status: runs.iter().map(|r| r.bad_status).sum(),
+        }
+    }
+}
+
 /// Runs every scenario and prints (and, unless smoke, writes) the report.
 pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<()> {
     // `cargo xtask build` (run first) made the debug builds.
@@ -109,6 +129,7 @@ pub fn run(root: &Path, options: &Options, wasmtime: PathBuf) -> anyhow::Result<
         root: root.to_path_buf(),
         tools,
         seconds: options.seconds,
+        rounds: if options.smoke { 1 } else { TTFB_ROUNDS },
         script: write_script(root)?,
     };
     let started = Instant::now();
@@ -199,6 +220,9 @@ struct Bench {
     root: PathBuf,
     tools: Tools,
     seconds: u64,
+    /// Alternating rounds of the response-time section, whose p99s at one
+    /// connection are single stalls on a shared machine (1 in smoke mode).
+    rounds: usize,
     script: PathBuf,
 }
 
@@ -463,15 +487,18 @@ impl Bench {
         let _ = writeln!(
             report,
             "## 3. Response time with a 200 ms deferred task vs none\n\n\
-             The fixture middleware in front of the origin, {}s per row; `{deferred}` \
+             The fixture middleware in front of the origin; `{deferred}` \
              registers one `wait_until` task that sleeps 200 ms. wrk's latency is the time to \
              the whole (small) response, which bounds TTFB from above. With one connection the \
              machine has CPU to spare, so the ratio shows whether the response waits for \
              deferred work; at 16 connections the CPU is saturated and every bit of work a \
-             request causes, deferred or not, adds to the queue.\n\n\
-             | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | errors / non-2xx of requests, per load |\n\
-             |---|---|---|---|---|---|---|",
-            self.seconds
+             request causes, deferred or not, adds to the queue. Each row is {} alternating \
+             rounds of {}s without and {}s with the task; the figures are the rounds' medians \
+             (one stall of a shared machine makes a round's p99), and the last column but one \
+             lists each round's p99 ratio.\n\n\
+             | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | p99 ratio per round | errors / non-2xx of requests, per load |\n\
+             |---|---|---|---|---|---|---|---|",
+            self.rounds, self.seconds, self.seconds
         );
         for (connections, name, host) in [
             (1, "edge-host", &ours),
@@ -482,11 +509,22 @@ impl Bench {
             (16, "wasmtime serve", &theirs),
         ] {
             check_answer(&host.url(deferred), &[])?;
-            let none = self.load(&host.url(plain), connections, &[])?;
-            let task = self.load(&host.url(deferred), connections, &[])?;
+            let mut nones = Vec::new();
+            let mut tasks = Vec::new();
+            for _ in 0..self.rounds {
+                nones.push(self.load(&host.url(plain), connections, &[])?);
+                tasks.push(self.load(&host.url(deferred), connections, &[])?);
+            }
+            let per_round = nones
+                .iter()
+                .zip(&tasks)
+                .map(|(none, task)| format!("{:.2}", task.p99_us / none.p99_us))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (none, task) = (Run::median(&nones), Run::median(&tasks));
             let _ = writeln!(
                 report,
-                "| {connections} | {name} | {} / {} | {} / {} | **{:.2}×** | {:.0} / {:.0} | {} |",
+                "| {connections} | {name} | {} / {} | {} / {} | **{:.2}×** | {:.0} / {:.0} | {per_round} | {} |",
                 ms(none.p50_us),
                 ms(none.p99_us),
                 ms(task.p50_us),
@@ -953,6 +991,9 @@ fn faults(runs: &[(&str, &Run)]) -> String {
         .join("; ")
 }
 
+/// Rounds of the response-time section outside smoke mode.
+const TTFB_ROUNDS: usize = 3;
+
 /// The request the instructions section counts: the fixture middleware in
 /// front of the fixture origin, no deferred task.
 const INSTRUCTIONS_PATH: &str = "/ttfb.json";
@@ -1195,6 +1236,27 @@ fn kilo(count: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_run_takes_each_figure_s_median_and_sums_the_counts() {
+        let run = |rps: f64, p99_us: f64, errors: u64| Run {
+            requests: 10,
+            rps,
+            p50_us: p99_us / 2.0,
+            p99_us,
+            errors,
+            bad_status: 1,
+        };
+        let median = Run::median(&[run(3.0, 900.0, 0), run(1.0, 8000.0, 2), run(2.0, 1000.0, 1)]);
+        assert_eq!(
+            (median.rps, median.p99_us, median.p50_us),
+            (2.0, 1000.0, 500.0)
+        );
+        assert_eq!(
+            (median.requests, median.errors, median.bad_status),
+            (30, 3, 3)
+        );
+    }
 
     #[test]
     fn the_page_names_the_wasmtime_the_host_pins() {
