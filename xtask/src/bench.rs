@@ -492,13 +492,14 @@ impl Bench {
              the whole (small) response, which bounds TTFB from above. With one connection the \
              machine has CPU to spare, so the ratio shows whether the response waits for \
              deferred work; at 16 connections the CPU is saturated and every bit of work a \
-             request causes, deferred or not, adds to the queue. Each row is {} alternating \
-             rounds of {}s without and {}s with the task; the figures are the rounds' medians \
-             (one stall of a shared machine makes a round's p99), and the last column but one \
-             lists each round's p99 ratio.\n\n\
+             request causes, deferred or not, adds to the queue. Each row is {rounds} \
+             alternating rounds of {seconds}s without and {seconds}s with the task; the figures \
+             are the rounds' medians (one stall of a shared machine makes a round's p99), and \
+             the last column but one lists each round's p99 ratio.\n\n\
              | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | p99 ratio per round | errors / non-2xx of requests, per load |\n\
              |---|---|---|---|---|---|---|---|",
-            self.rounds, self.seconds, self.seconds
+            rounds = self.rounds,
+            seconds = self.seconds,
         );
         for (connections, name, host) in [
             (1, "edge-host", &ours),
