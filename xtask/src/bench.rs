@@ -484,6 +484,7 @@ impl Bench {
         let theirs = self.wasmtime_serve(&portable, &[]);
         let plain = "/ttfb.json";
         let deferred = "/ttfb.json?task=sleep&ms=200";
+        let warm_up = WARM_UP_SECONDS.min(self.seconds);
         let _ = writeln!(
             report,
             "## 3. Response time with a 200 ms deferred task vs none\n\n\
@@ -495,7 +496,8 @@ impl Bench {
              request causes, deferred or not, adds to the queue. Each row is {rounds} \
              alternating rounds of {seconds}s without and {seconds}s with the task; the figures \
              are the rounds' medians (one stall of a shared machine makes a round's p99), and \
-             the last column but one lists each round's p99 ratio.\n\n\
+             the last column but one lists each round's p99 ratio. Each row starts with \
+             {warm_up}s of the task load that is not counted.\n\n\
              | conns | host | none p50 / p99 | 200 ms task p50 / p99 | p99 ratio | req/s none / task | p99 ratio per round | errors / non-2xx of requests, per load |\n\
              |---|---|---|---|---|---|---|---|",
             rounds = self.rounds,
@@ -510,6 +512,10 @@ impl Bench {
             (16, "wasmtime serve", &theirs),
         ] {
             check_answer(&host.url(deferred), &[])?;
+            // Warm-up, not counted: the first load with tasks keeps hundreds
+            // of stores alive at once, whose pool slots and pages are then
+            // touched for the first time.
+            self.load_for(&host.url(deferred), connections, &[], warm_up)?;
             let mut nones = Vec::new();
             let mut tasks = Vec::new();
             for _ in 0..self.rounds {
@@ -994,6 +1000,10 @@ fn faults(runs: &[(&str, &Run)]) -> String {
 
 /// Rounds of the response-time section outside smoke mode.
 const TTFB_ROUNDS: usize = 3;
+
+/// Seconds of the deferred-task load before a response-time row's rounds
+/// (at most the load's own length).
+const WARM_UP_SECONDS: u64 = 2;
 
 /// The request the instructions section counts: the fixture middleware in
 /// front of the fixture origin, no deferred task.
