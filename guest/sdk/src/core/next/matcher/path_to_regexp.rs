@@ -440,8 +440,32 @@ pub(crate) struct Compiled {
 /// Compiles `source` as Next.js does (`tokensToRegexp` with the default
 /// options, case-sensitive).
 pub(crate) fn compile(source: &str) -> Result<Compiled, SyntaxError> {
-    let mut expression = String::from("^");
     let mut checks = Vec::new();
+    let expression = translate(source, |leading, offset| {
+        checks.extend(place(leading, offset)?);
+        Ok(())
+    })?;
+    Ok(Compiled { expression, checks })
+}
+
+/// Whether `source` compiles, and with look-aheads split off as checks; as
+/// [`compile`], without building any regex.
+pub(crate) fn has_checks(source: &str) -> Result<bool, SyntaxError> {
+    let mut found = false;
+    translate(source, |_, _| {
+        found = true;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// The expression of `source`; `place` gets each group's leading
+/// look-aheads with their byte offset.
+fn translate(
+    source: &str,
+    mut place: impl FnMut(Vec<Leading>, usize) -> Result<(), SyntaxError>,
+) -> Result<String, SyntaxError> {
+    let mut expression = String::from("^");
     // The length in bytes of the text every match starts with; `None` once
     // a parameter came.
     let mut fixed = Some(0);
@@ -492,7 +516,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, SyntaxError> {
                         .filter(|_| modifier.is_none())
                         .ok_or(SyntaxError::LookAhead(Unsupported::NotFixed))?
                         + prefix.len();
-                    checks.extend(place(leading, offset)?);
+                    place(leading, offset)?;
                 }
                 rest
             }
@@ -512,7 +536,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, SyntaxError> {
         });
     }
     expression.push_str("[/#?]?$");
-    Ok(Compiled { expression, checks })
+    Ok(expression)
 }
 
 fn place(leading: Vec<Leading>, offset: usize) -> Result<Vec<Check>, SyntaxError> {

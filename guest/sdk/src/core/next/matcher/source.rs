@@ -19,7 +19,7 @@
 //! with a `/` that is not optional, so the build id is a whole segment.
 
 use super::lookahead::{Pattern, Unsupported};
-use super::path_to_regexp::{Compiled, SyntaxError, compile};
+use super::path_to_regexp::{Compiled, SyntaxError, compile, has_checks};
 use super::regex;
 
 /// What Next.js puts before every source.
@@ -51,8 +51,15 @@ pub(crate) struct Source {
 impl Source {
     /// Compiles `source`; the error is about `source` as written.
     pub(crate) fn compile(source: &str) -> Result<Self, SyntaxError> {
-        compile(source)?;
         let suffix = if source == "/" { ROOT_SUFFIX } else { SUFFIX };
+        // A look-ahead split off as a check sits at a fixed offset, which the
+        // variable-length data prefix would move.
+        if has_checks(source)? {
+            return Ok(Self {
+                pattern: pattern(&format!("{source}{suffix}"))?,
+                data_prefix: DataPrefix::Stripped,
+            });
+        }
         match pattern(&format!("{DATA_PREFIX}{source}{suffix}")) {
             Ok(pattern) => Ok(Self {
                 pattern,
