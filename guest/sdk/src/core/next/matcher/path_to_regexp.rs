@@ -573,6 +573,20 @@ mod tests {
     }
 
     #[test]
+    fn has_checks_tells_look_aheads_without_compiling_them() {
+        assert_eq!(has_checks("/((?!api|_next/static).*)"), Ok(true));
+        assert_eq!(has_checks("/:path*"), Ok(false));
+        assert_eq!(
+            has_checks("/:id((?!new).*)"),
+            compile("/:id((?!new).*)").map(|c| !c.checks.is_empty())
+        );
+        assert_eq!(
+            has_checks("/(a"),
+            compile("/(a").map(|c| !c.checks.is_empty())
+        );
+    }
+
+    #[test]
     fn errors_are_path_to_regexp_s() {
         for (source, expected) in [
             (
