@@ -448,8 +448,8 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, SyntaxError> {
     Ok(Compiled { expression, checks })
 }
 
-/// Whether `source` compiles, and with look-aheads split off as checks; as
-/// [`compile`], without building any regex.
+/// Whether [`compile`] splits look-aheads off `source` as checks, with its
+/// errors except those of the checks' own regexes, which this does not build.
 pub(crate) fn has_checks(source: &str) -> Result<bool, SyntaxError> {
     let mut found = false;
     translate(source, |_, _| {
