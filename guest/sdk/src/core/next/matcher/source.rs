@@ -18,7 +18,7 @@
 //! rest after `/_next/data/<build>`. That is exact: such a source starts
 //! with a `/` that is not optional, so the build id is a whole segment.
 
-use super::lookahead::{Pattern, Unsupported};
+use super::lookahead::Pattern;
 use super::path_to_regexp::{Compiled, SyntaxError, compile, has_checks};
 use super::regex;
 
@@ -53,24 +53,20 @@ impl Source {
     pub(crate) fn compile(source: &str) -> Result<Self, SyntaxError> {
         let suffix = if source == "/" { ROOT_SUFFIX } else { SUFFIX };
         // A look-ahead split off as a check sits at a fixed offset, which the
-        // variable-length data prefix would move.
-        if has_checks(source)? {
-            return Ok(Self {
-                pattern: pattern(&format!("{source}{suffix}"))?,
-                data_prefix: DataPrefix::Stripped,
-            });
-        }
-        match pattern(&format!("{DATA_PREFIX}{source}{suffix}")) {
-            Ok(pattern) => Ok(Self {
-                pattern,
-                data_prefix: DataPrefix::InPattern,
-            }),
-            Err(SyntaxError::LookAhead(Unsupported::NotFixed)) => Ok(Self {
-                pattern: pattern(&format!("{source}{suffix}"))?,
-                data_prefix: DataPrefix::Stripped,
-            }),
-            Err(other) => Err(other),
-        }
+        // variable-length data prefix would move (`NotFixed`); a source
+        // without one keeps its groups, and so compiles, behind the prefix.
+        let (expression, data_prefix) = if has_checks(source)? {
+            (format!("{source}{suffix}"), DataPrefix::Stripped)
+        } else {
+            (
+                format!("{DATA_PREFIX}{source}{suffix}"),
+                DataPrefix::InPattern,
+            )
+        };
+        Ok(Self {
+            pattern: pattern(&expression)?,
+            data_prefix,
+        })
     }
 
     /// The expression, when the data prefix is part of it (as in Next.js's
