@@ -727,3 +727,59 @@ fn json_logs_carry_the_request_id() {
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
     assert!(line.contains(&format!("\"request_id\":\"{id}\"")), "{line}");
 }
+
+/// Polls `metric` until it reads `value`.
+fn wait_for_metric(host: &Host, metric: &str, value: f64) {
+    let deadline = Instant::now() + WAIT;
+    while host.metric(metric) != value {
+        assert!(
+            Instant::now() < deadline,
+            "{metric} stayed at {}, not {value}",
+            host.metric(metric)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn fresh_requests_take_instances_made_ahead_and_a_reload_replaces_them() {
+    let host = fixture_host(&["--admin-addr", "127.0.0.1:0"]);
+    // Two are made at start, before any request.
+    wait_for_metric(&host, "edge_instances_ready", 2.0);
+    assert_eq!(host.metric("edge_instances_alive"), 0.0);
+    for round in 1..=5 {
+        let reply = get(&host.url("/?task=ok"), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        // Each request took a ready one; its replacement is made after.
+        wait_for_metric(&host, "edge_instances_ready", 2.0);
+        assert_eq!(
+            host.metric("edge_instances_taken_ready_total"),
+            round as f64
+        );
+    }
+    wait_for_metric(&host, "edge_instances_alive", 0.0);
+    assert_eq!(host.metric("edge_instance_acquire_seconds_count"), 5.0);
+    // Five used, two waiting: nothing made and lost.
+    assert_eq!(host.metric("edge_instantiation_seconds_count"), 7.0);
+    assert_eq!(host.log.count(&["deferred task FULFILLED"]), 5);
+    // The old version's ready instances go with it; the new one makes its own.
+    host.signal("HUP");
+    host.log
+        .wait_for(&["reloaded: new requests use the new version"], 1, WAIT);
+    wait_for_metric(&host, "edge_instantiation_seconds_count", 9.0);
+    wait_for_metric(&host, "edge_instances_ready", 2.0);
+    assert_eq!(get(&host.url("/"), &[]).status, 200);
+    wait_for_metric(&host, "edge_instances_taken_ready_total", 6.0);
+}
+
+#[test]
+fn warm_instances_zero_instantiates_each_request_on_the_spot() {
+    let host = fixture_host(&["--warm-instances", "0", "--admin-addr", "127.0.0.1:0"]);
+    for _ in 0..3 {
+        assert_eq!(get(&host.url("/"), &[]).status, 200);
+    }
+    assert_eq!(host.metric("edge_instantiation_seconds_count"), 3.0);
+    assert_eq!(host.metric("edge_instance_acquire_seconds_count"), 3.0);
+    assert_eq!(host.metric("edge_instances_ready"), 0.0);
+    assert_eq!(host.metric("edge_instances_taken_ready_total"), 0.0);
+}

@@ -1,6 +1,6 @@
 //! wasmtime: the engine and compilation, the loaded component version and
-//! its linker, the data of a store and its next hop, and the workers that
-//! run requests in stores.
+//! its linker, the data of a store and its next hop, instances made ahead
+//! of requests, and the workers that run requests in stores.
 
 pub mod bindings;
 pub mod compile;
@@ -11,4 +11,5 @@ pub mod pool;
 pub mod post_return;
 pub mod runtime;
 pub mod state;
+pub mod warm;
 pub mod worker;

@@ -2,13 +2,14 @@
 //! and the store it instantiates for a worker.
 
 use crate::deferred::drain::Drain;
+use crate::engine::bindings::MiddlewarePre;
 use crate::engine::bindings::wasi::http::handler;
-use crate::engine::bindings::{Middleware, MiddlewarePre};
 use crate::engine::compile::compile;
 use crate::engine::limits::store_limits;
 use crate::engine::pool::Pool;
 use crate::engine::post_return::imports_wait_until;
 use crate::engine::state::{Edge, NextHop, StoreState};
+use crate::engine::warm::{Instance, Stash, depth};
 use crate::http::outbound::OutboundPolicy;
 use crate::http::upstream::Upstream;
 use crate::ops::config::{Reuse, Settings};
@@ -80,6 +81,8 @@ pub struct Runtime {
     pub reuse: Reuse,
     /// Requests waiting for a worker of this version (reuse mode).
     pub pool: Pool,
+    /// Instances of the served component made ahead of requests.
+    warm: Stash,
 }
 
 impl Runtime {
@@ -132,6 +135,13 @@ impl Runtime {
                 .map(String::as_str)
                 .chain(upstream_authority.as_deref()),
         )?;
+        let warm = Stash::new(
+            depth(
+                settings.warm_instances,
+                settings.pooling.then_some(settings.pool_instances),
+            ),
+            shared.metrics.clone(),
+        );
         let waits_for_guest_tasks = std::iter::once(&middleware)
             .chain(&origin)
             .all(|pre| !imports_wait_until(pre.instance_pre().component()));
@@ -150,6 +160,7 @@ impl Runtime {
             shared,
             reuse: settings.reuse,
             pool: Pool::default(),
+            warm,
         })
     }
 
@@ -182,15 +193,60 @@ impl Runtime {
         DeferredTasks::new(request_id, self.metrics().clone(), self.max_parked_tasks)
     }
 
+    /// A store and instance for a new worker, counted alive from now on: a
+    /// ready one of the served component if there is one (see
+    /// [`crate::engine::warm`]), else one made now. Either way a replacement
+    /// is then made in the background, up to the stash's depth.
+    pub async fn acquire(self: &Arc<Self>, serve: Serve) -> wasmtime::Result<Instance> {
+        let started = Instant::now();
+        let warm = matches!(serve, Serve::Component) && self.warm.is_enabled();
+        let taken = if warm { self.warm.take() } else { None };
+        let was_ready = taken.is_some();
+        let mut instance = match taken {
+            Some(instance) => instance,
+            None => match self.instantiate(serve).await {
+                // An instance being made for the stash may hold the last
+                // slot of the pool: it is this worker's once ready.
+                Err(error) if warm && error.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                    self.warm.wait_for_one().await.ok_or(error)?
+                }
+                made => made?,
+            },
+        };
+        if warm {
+            self.make_ready();
+        }
+        // The epoch moved on while the instance waited: its deadline counts
+        // from now, and it has not been preempted yet.
+        instance.store.set_epoch_deadline(1);
+        instance.preempted.store(false, Ordering::Release);
+        let alive = self.metrics().instance_alive();
+        instance.store.data_mut().count_alive(alive);
+        self.metrics()
+            .instance_acquired(started.elapsed(), was_ready);
+        Ok(instance)
+    }
+
+    /// Makes instances of the served component for the stash, each in a
+    /// task of its own, until ready and being-made ones reach its depth.
+    pub fn make_ready(self: &Arc<Self>) {
+        while self.warm.start_making() {
+            let runtime = self.clone();
+            tokio::spawn(async move {
+                let made = runtime.instantiate(Serve::Component).await;
+                if let Err(error) = &made {
+                    tracing::debug!(error = format!("{error:#}"), "no instance made ahead");
+                }
+                runtime.warm.made(made.ok());
+            });
+        }
+    }
+
     /// Creates a store and instantiates in it what `serve` names: the
     /// served component (with the origin, if any, as its next hop), or the
-    /// origin alone. `preempted` is set each time a guest of the store that
-    /// computes without pause is made to yield.
-    pub async fn instantiate(
-        &self,
-        serve: Serve,
-        preempted: Arc<AtomicBool>,
-    ) -> wasmtime::Result<(Store<StoreState>, Middleware)> {
+    /// origin alone.
+    async fn instantiate(&self, serve: Serve) -> wasmtime::Result<Instance> {
+        let preempted = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let wasi = wasmtime_wasi::WasiCtx::builder()
             .envs(&self.env)
@@ -202,21 +258,16 @@ impl Runtime {
             None => NextHop::Unset,
         };
         let limits = store_limits(self.max_memory_bytes);
-        let state = StoreState::new(
-            wasi,
-            self.outbound.clone(),
-            limits,
-            next,
-            self.metrics().instance_alive(),
-        );
+        let state = StoreState::new(wasi, self.outbound.clone(), limits, next);
         let mut store = Store::new(&self.engine, state);
         EdgeFetchCtx::track_task_groups(&mut store);
         store.limiter(|state| &mut state.limits);
         // Compute-bound guests yield every tick; the request's deadlines are
         // enforced by the worker, which then drops the store.
         store.set_epoch_deadline(1);
+        let preempting = preempted.clone();
         store.epoch_deadline_callback(move |_| {
-            preempted.store(true, Ordering::Release);
+            preempting.store(true, Ordering::Release);
             Ok(UpdateDeadline::Yield(1))
         });
         let store_setup = started.elapsed();
@@ -243,7 +294,11 @@ impl Runtime {
             }
         };
         self.metrics().instantiated(started.elapsed(), store_setup);
-        Ok((store, guest))
+        Ok(Instance {
+            store,
+            guest,
+            preempted,
+        })
     }
 }
 

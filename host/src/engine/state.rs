@@ -21,8 +21,9 @@ pub struct StoreState {
     hooks: OutboundPolicy,
     /// Memory, table and instance caps of this store.
     pub limits: StoreLimits,
-    /// Counts this instance alive in the metrics while the store exists.
-    _alive: InstanceGuard,
+    /// Counts this instance alive in the metrics from the moment a worker
+    /// takes it (see [`StoreState::count_alive`]) while the store exists.
+    _alive: Option<InstanceGuard>,
     /// Where the middleware's imported `wasi:http/handler` leads.
     pub next: NextHop,
     /// The requests this store serves, by the task group that handles each.
@@ -42,23 +43,25 @@ pub enum NextHop {
 
 impl StoreState {
     /// Builds the state of a new store.
-    pub fn new(
-        wasi: WasiCtx,
-        hooks: OutboundPolicy,
-        limits: StoreLimits,
-        next: NextHop,
-        alive: InstanceGuard,
-    ) -> Self {
+    pub fn new(wasi: WasiCtx, hooks: OutboundPolicy, limits: StoreLimits, next: NextHop) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
             hooks,
             limits,
-            _alive: alive,
+            _alive: None,
             next,
             edge_fetch: EdgeFetchCtx::new(),
         }
+    }
+}
+
+impl StoreState {
+    /// Counts this store alive in the metrics until it is dropped; an
+    /// instance made ahead of requests counts only once a worker takes it.
+    pub fn count_alive(&mut self, alive: InstanceGuard) {
+        self._alive = Some(alive);
     }
 }
 

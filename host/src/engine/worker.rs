@@ -27,6 +27,7 @@ use crate::engine::keeper::{Draining, Event, Keeper, Ticket};
 use crate::engine::pool::Job;
 use crate::engine::runtime::{PassThrough, Runtime, Serve};
 use crate::engine::state::StoreState;
+use crate::engine::warm::Instance;
 use crate::http::body::HostBody;
 use crate::http::exchange::{Exchange, status_for, transmission_result};
 use crate::http::replay::{REPLAY_LIMIT, Replay};
@@ -128,8 +129,11 @@ impl Worker {
 
     async fn run(mut self, first: Job) {
         let runtime = self.runtime.clone();
-        let preempted = Arc::new(AtomicBool::new(false));
-        let (mut store, guest) = match runtime.instantiate(self.serve, preempted.clone()).await {
+        let Instance {
+            mut store,
+            guest,
+            preempted,
+        } = match runtime.acquire(self.serve).await {
             Ok(instance) => instance,
             Err(error) => {
                 let _span = (!self.reuse.is_single()).then(|| first.span.enter());

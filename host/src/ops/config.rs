@@ -141,6 +141,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub instance_concurrency: Option<u32>,
 
+    /// Instances of the served component kept made ahead of requests, so a
+    /// request takes a ready one instead of waiting for its instantiation
+    /// (one that no request has been in: isolation is kept); at most an
+    /// eighth of --pool-instances with pooling; 0 turns it off.
+    /// [config: warm_instances; default 2]
+    #[arg(long)]
+    pub warm_instances: Option<u32>,
+
     /// Directory for compiled components, so a restart skips compilation.
     /// [config: cache_dir]
     #[arg(long)]
@@ -206,6 +214,7 @@ struct File {
     pool_instances: Option<u32>,
     instance_reuse: Option<u32>,
     instance_concurrency: Option<u32>,
+    warm_instances: Option<u32>,
     geo: Option<GeoFields>,
     cache_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -267,6 +276,8 @@ pub struct Settings {
     pub pool_instances: u32,
     /// Requests per instance, over its life and at once.
     pub reuse: Reuse,
+    /// Instances kept made ahead of requests.
+    pub warm_instances: u32,
     /// The request headers trusted to tell the client's location.
     pub geo: GeoHeaders,
     /// Compiled-component cache directory.
@@ -400,6 +411,7 @@ impl Settings {
                     .or(file.instance_concurrency)
                     .unwrap_or(16),
             },
+            warm_instances: args.warm_instances.or(file.warm_instances).unwrap_or(2),
             geo,
             cache_dir: args.cache_dir.or(file.cache_dir),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

@@ -74,6 +74,9 @@ pub struct Metrics {
     settled_after_response: Histogram,
     instantiation: Histogram,
     store_setup: Histogram,
+    acquire: Histogram,
+    taken_ready: AtomicU64,
+    instances_ready: AtomicI64,
     instances_alive: AtomicI64,
     requests_refused: AtomicU64,
     reloads: AtomicU64,
@@ -88,6 +91,9 @@ impl Default for Metrics {
             settled_after_response: Histogram::new(BUCKETS),
             instantiation: Histogram::new(INSTANTIATION_BUCKETS),
             store_setup: Histogram::new(INSTANTIATION_BUCKETS),
+            acquire: Histogram::new(INSTANTIATION_BUCKETS),
+            taken_ready: AtomicU64::new(0),
+            instances_ready: AtomicI64::new(0),
             instances_alive: AtomicI64::new(0),
             requests_refused: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
@@ -110,6 +116,21 @@ impl Metrics {
     pub fn instantiated(&self, took: Duration, store_setup: Duration) {
         self.instantiation.observe(took);
         self.store_setup.observe(store_setup);
+    }
+
+    /// Records how long a new worker waited for its store and instance, and
+    /// whether it took one made ahead of requests.
+    pub fn instance_acquired(&self, took: Duration, ready: bool) {
+        self.acquire.observe(took);
+        if ready {
+            self.taken_ready.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts instances made ahead of requests (`delta` > 0) or taken or
+    /// dropped (`delta` < 0).
+    pub fn instances_ready(&self, delta: i64) {
+        self.instances_ready.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Counts a request refused with 503 by the concurrency or parked-task cap.
@@ -218,12 +239,29 @@ impl Metrics {
             "edge_store_setup_seconds",
             "Part of edge_instantiation_seconds spent setting up the store (WASI context, limits, hooks) before instantiating.",
         );
+        self.acquire.render(
+            &mut out,
+            "edge_instance_acquire_seconds",
+            "Time a new worker waited for its store and instance: taking one made ahead of requests, or instantiating then.",
+        );
         for (metric, help, kind, value) in [
             (
                 "edge_instances_alive",
-                "Guest instances (stores) alive.",
+                "Guest instances (stores) alive, from the moment a worker takes them.",
                 "gauge",
                 self.instances_alive.load(Ordering::Relaxed),
+            ),
+            (
+                "edge_instances_ready",
+                "Instances made ahead of requests, waiting for one.",
+                "gauge",
+                self.instances_ready.load(Ordering::Relaxed),
+            ),
+            (
+                "edge_instances_taken_ready_total",
+                "New workers that took an instance made ahead of requests (the rest instantiated on the spot).",
+                "counter",
+                self.taken_ready.load(Ordering::Relaxed) as i64,
             ),
             (
                 "edge_requests_refused_total",

@@ -36,11 +36,14 @@ pub struct Front {
 }
 
 impl Front {
-    /// A front serving `runtime` under the caps in `settings`.
+    /// A front serving `runtime` under the caps in `settings`; starts
+    /// making its instances ahead of requests.
     pub fn new(runtime: Runtime, settings: &Settings) -> Front {
+        let runtime = Arc::new(runtime);
+        runtime.make_ready();
         Front {
             drain: runtime.shared.drain.clone(),
-            current: RwLock::new(Arc::new(runtime)),
+            current: RwLock::new(runtime),
             gate: Gate::new(settings.max_concurrent_requests),
             // In reuse mode requests share stores, so counting requests
             // would refuse too early; a worker that finds the pool full
@@ -64,9 +67,12 @@ impl Front {
     }
 
     /// Sends new requests to `runtime`; requests in flight finish on the
-    /// version they started with.
+    /// version they started with, and the instances the old version made
+    /// ahead of requests go with it.
     pub fn replace(&self, runtime: Runtime) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(runtime);
+        let runtime = Arc::new(runtime);
+        runtime.make_ready();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = runtime;
     }
 }
 
