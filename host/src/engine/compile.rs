@@ -21,10 +21,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// (`.cargo/config.toml`), and with it 256 KiB takes the composed auth-app
 /// from 20.8 page faults per fresh request (128 KiB kept) to none; against
 /// the 1 MiB stack with 128 KiB kept (23.5 faults), one connection went from
-/// 1,514-1,589 req/s to 1,900-1,983. Guests with
-/// Rust's default 1 MiB stack fault as before: keeping 2 MiB resident
-/// removed their faults too, but kept 2.2 GB resident after a load of ~750
-/// stores at once (338 MB at 128 KiB).
+/// 1,514-1,589 req/s to 1,900-1,983. Guests with Rust's default 1 MiB
+/// stack fault as before: keeping 2 MiB resident removed their faults too,
+/// but kept 2.2 GB resident after a load of ~750 stores at once (338 MB at
+/// 128 KiB).
 const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 
 /// Bytes of each pooled table kept resident the same way (a component's

@@ -55,9 +55,7 @@ impl StoreState {
             edge_fetch: EdgeFetchCtx::new(),
         }
     }
-}
 
-impl StoreState {
     /// Counts this store alive in the metrics until it is dropped; an
     /// instance made ahead of requests counts only once a worker takes it.
     pub fn count_alive(&mut self, alive: InstanceGuard) {

@@ -11,7 +11,7 @@ use crate::engine::bindings::Middleware;
 use crate::engine::state::StoreState;
 use crate::ops::metrics::Metrics;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use wasmtime::Store;
@@ -38,12 +38,17 @@ pub fn depth(wanted: u32, pool_slots: Option<u32>) -> usize {
 
 /// Ready instances, and how many are being made.
 pub struct Stash {
-    ready: Mutex<Vec<Instance>>,
-    making: AtomicUsize,
+    state: Mutex<State>,
     /// Woken each time an instance being made is ready or failed.
     made_one: Notify,
     depth: usize,
     metrics: Arc<Metrics>,
+}
+
+/// What a [`Stash`] holds, under one lock.
+struct State {
+    ready: Vec<Instance>,
+    making: usize,
 }
 
 impl Stash {
@@ -51,8 +56,10 @@ impl Stash {
     /// counted in `metrics`' `edge_instances_ready`.
     pub fn new(depth: usize, metrics: Arc<Metrics>) -> Self {
         Self {
-            ready: Mutex::new(Vec::with_capacity(depth)),
-            making: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                ready: Vec::with_capacity(depth),
+                making: 0,
+            }),
             made_one: Notify::new(),
             depth,
             metrics,
@@ -66,8 +73,8 @@ impl Stash {
 
     /// The instance made longest ago, if one is ready.
     pub fn take(&self) -> Option<Instance> {
-        let mut ready = self.lock();
-        let instance = (!ready.is_empty()).then(|| ready.remove(0))?;
+        let mut state = self.lock();
+        let instance = (!state.ready.is_empty()).then(|| state.ready.remove(0))?;
         self.metrics.instances_ready(-1);
         Some(instance)
     }
@@ -83,7 +90,7 @@ impl Stash {
             if let Some(instance) = self.take() {
                 return Some(instance);
             }
-            if self.making.load(Ordering::Acquire) == 0 {
+            if self.lock().making == 0 {
                 return None;
             }
             made.await;
@@ -93,30 +100,29 @@ impl Stash {
     /// Claims the making of one more instance, if ready and being-made ones
     /// are fewer than the depth; the claim ends with [`Stash::made`].
     pub fn start_making(&self) -> bool {
-        let ready = self.lock();
-        let making = self.making.load(Ordering::Acquire);
-        if ready.len() + making >= self.depth {
+        let mut state = self.lock();
+        if state.ready.len() + state.making >= self.depth {
             return false;
         }
-        self.making.store(making + 1, Ordering::Release);
+        state.making += 1;
         true
     }
 
     /// Ends a claim of [`Stash::start_making`]: keeps `instance`, if it
     /// could be made.
     pub fn made(&self, instance: Option<Instance>) {
-        let mut ready = self.lock();
-        self.making.fetch_sub(1, Ordering::AcqRel);
+        let mut state = self.lock();
+        state.making -= 1;
         if let Some(instance) = instance {
             self.metrics.instances_ready(1);
-            ready.push(instance);
+            state.ready.push(instance);
         }
-        drop(ready);
+        drop(state);
         self.made_one.notify_waiters();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -124,7 +130,7 @@ impl Drop for Stash {
     /// The instances still ready when their component version is replaced
     /// (or the host stops) go with it.
     fn drop(&mut self) {
-        let left = self.lock().len();
+        let left = self.lock().ready.len();
         self.metrics.instances_ready(-(left as i64));
     }
 }
