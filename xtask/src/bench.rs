@@ -751,12 +751,55 @@ impl Bench {
     /// `wasmtime serve`, `wasmtime serve -Wtimeout` and edge-host serving the
     /// same bytes with the same instance lifecycle.
     fn instructions(&self, report: &mut String, counted: Counted) -> anyhow::Result<()> {
+        let _ = writeln!(
+            report,
+            "## 6. Instructions per request (callgrind)\n\n\
+             Instructions the host process executes (all its threads) per request, counted \
+             by valgrind's callgrind: unlike the timings, they repeat exactly from run to run \
+             and do not depend on what else the machine does. The same component on all \
+             three hosts, one request at a time on one keep-alive connection; instances \
+             reused for {} requests (`edge-host {} --pooling false`, since valgrind cannot \
+             reserve the pooling allocator's address space; `wasmtime serve \
+             --max-instance-reuse-count {} --max-instance-concurrent-reuse-count {}`); {} \
+             warm-up requests, counters zeroed (`callgrind_control -z`), then {} requests, \
+             dumped (`callgrind_control -d`). Rows by function: *self* counts the function's \
+             own instructions, *inclusive* adds what it calls; crates are told by the \
+             demangled name's first path segment (`<T as Trait>::f` counts for `T`'s crate, \
+             `drop_in_place<T>` too), so generic code counts where it is defined and inlined \
+             code where it was inlined. The dumps are in `target/bench/callgrind/` \
+             (`callgrind_annotate <dump>` lists the functions).\n",
+            REUSE[1],
+            REUSE.join(" "),
+            REUSE[1],
+            REUSE[3],
+            counted.warm_up,
+            counted.requests,
+        );
+        for workload in &WORKLOADS {
+            self.count_workload(report, counted, workload)?;
+        }
+        Ok(())
+    }
+
+    /// One table of section 6: `workload` on `wasmtime serve`, `wasmtime
+    /// serve -Wtimeout` and edge-host.
+    fn count_workload(
+        &self,
+        report: &mut String,
+        counted: Counted,
+        workload: &Workload,
+    ) -> anyhow::Result<()> {
         let valgrind = self
             .tools
             .valgrind
             .as_deref()
             .context("valgrind is needed")?;
-        let portable = self.dist("portable/fixture-app.wasm");
+        let component = self.dist(workload.component);
+        let headers = if workload.session {
+            vec![Self::session_cookie()]
+        } else {
+            Vec::new()
+        };
         // `wasmtime serve`'s defaults for WASIp3 components, spelled out:
         // the same as edge-host's `REUSE`.
         let serve_reuse = [
@@ -767,7 +810,7 @@ impl Bench {
         ];
         let mut preempting = vec![PREEMPTING];
         preempting.extend(serve_reuse);
-        let mut ours = vec![portable.as_str()];
+        let mut ours = vec![component.as_str()];
         // valgrind cannot reserve the pooling allocator's address space.
         ours.extend(REUSE);
         ours.extend(["--pooling", "false"]);
@@ -775,13 +818,13 @@ impl Bench {
             (
                 "wasmtime serve".to_string(),
                 "wasmtime-serve",
-                self.wasmtime_serve_command(&portable, &serve_reuse),
+                self.wasmtime_serve_command(&component, &serve_reuse),
                 WASMTIME_SERVE_READY,
             ),
             (
                 format!("wasmtime serve {PREEMPTING}"),
                 "wasmtime-serve-timeout",
-                self.wasmtime_serve_command(&portable, &preempting),
+                self.wasmtime_serve_command(&component, &preempting),
                 WASMTIME_SERVE_READY,
             ),
             (
@@ -791,9 +834,14 @@ impl Bench {
                 EDGE_HOST_READY,
             ),
         ];
+        let path = workload.path;
         let mut profiles = Vec::new();
         for (name, label, command, ready) in hosts {
-            let dir = self.root.join("target/bench/callgrind").join(label);
+            let dir = self
+                .root
+                .join("target/bench/callgrind")
+                .join(workload.label)
+                .join(label);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
             // Compiled once outside valgrind, into the host's compile cache:
@@ -810,9 +858,9 @@ impl Bench {
             let mut client = KeepAlive::connect(&host.addr())?;
             let mut send = |count: u32| -> anyhow::Result<()> {
                 for _ in 0..count {
-                    let status = client.get(INSTRUCTIONS_PATH)?;
+                    let status = client.get(path, &headers)?;
                     if status != 200 {
-                        bail!("{name}: {INSTRUCTIONS_PATH} answered {status}");
+                        bail!("{name}: {path} answered {status}");
                     }
                 }
                 Ok(())
@@ -827,7 +875,9 @@ impl Bench {
             let profile =
                 Profile::parse(&text).with_context(|| format!("parsing {}", dump.display()))?;
             println!(
-                "{name} under callgrind: listening after {:.0}s, {} + {} requests after {:.0}s; {}",
+                "{name} under callgrind ({}): listening after {:.0}s, {} + {} requests after \
+                 {:.0}s; {}",
+                workload.label,
                 listening.as_secs_f64(),
                 counted.warm_up,
                 counted.requests,
@@ -852,25 +902,15 @@ impl Bench {
         let n = f64::from(counted.requests);
         let _ = writeln!(
             report,
-            "## 6. Instructions per request (callgrind)\n\n\
-             Instructions the host process executes (all its threads) per request, counted \
-             by valgrind's callgrind: unlike the timings, they repeat exactly from run to run \
-             and do not depend on what else the machine does. `dist/portable/fixture-app.wasm` \
-             on all three, `GET {INSTRUCTIONS_PATH}` on one keep-alive connection, one request \
-             at a time; instances reused for {} requests (`edge-host {} --pooling false`, since \
-             valgrind cannot reserve the pooling allocator's address space; `wasmtime serve \
-             {}`); {} warm-up requests, counters zeroed (`callgrind_control -z`), then {} \
-             requests, dumped (`callgrind_control -d`). Rows by function: *self* counts the \
-             function's own instructions, *inclusive* adds what it calls; crates are told by \
-             the demangled name's first path segment (`<T as Trait>::f` counts for `T`'s \
-             crate, `drop_in_place<T>` too), so generic code counts where it is defined and \
-             inlined code where it was inlined. The dumps are in `target/bench/callgrind/` \
-             (`callgrind_annotate <dump>` lists the functions).\n",
-            REUSE[1],
-            REUSE.join(" "),
-            serve_reuse.join(" "),
-            counted.warm_up,
-            counted.requests,
+            "### {}: `dist/{}`, `GET {path}`{}\n\n{}.\n",
+            workload.label,
+            workload.component,
+            if workload.session {
+                " with a valid session cookie"
+            } else {
+                ""
+            },
+            workload.what,
         );
         let _ = write!(report, "| per request | counts |");
         for (name, _) in &profiles {
@@ -888,13 +928,31 @@ impl Bench {
             }
             report.push('\n');
         }
-        let total = |i: usize| profiles[i].1.total as f64;
+        let total = |i: usize| profiles[i].1.total as f64 / n;
+        let guest = |i: usize| guest_code(&profiles[i].1) as f64 / n;
+        // What 1.15 times `wasmtime serve`'s throughput would allow per
+        // request if throughput followed instructions.
+        let budget = total(0) / 1.15;
         let _ = writeln!(
             report,
             "\nedge-host executes **{:.2}×** the instructions of `wasmtime serve` and **{:.2}×** \
-             those of `wasmtime serve {PREEMPTING}` per request.\n",
+             those of `wasmtime serve {PREEMPTING}` per request. The epoch checks that let a \
+             host preempt the guest (edge-host always compiles them in) add **{}** \
+             instructions per request to the guest code ({:+.0}%, `wasmtime serve \
+             {PREEMPTING}` against `wasmtime serve`); the guest code is {:.0}% of edge-host's \
+             instructions. Serving 1.15 times `wasmtime serve`'s requests per second, if time \
+             followed instructions, edge-host could spend {} per request ({} / 1.15): after its \
+             {} of guest code, **{}** for everything else, where `wasmtime serve` spends {}.\n",
             total(2) / total(0),
             total(2) / total(1),
+            kilo(guest(1) - guest(0)),
+            (guest(1) / guest(0) - 1.0) * 100.0,
+            guest(2) / total(2) * 100.0,
+            kilo(budget),
+            kilo(total(0)),
+            kilo(guest(2)),
+            kilo(budget - guest(2)),
+            kilo(total(0) - guest(0)),
         );
         Ok(())
     }
@@ -1023,9 +1081,40 @@ const TTFB_ROUNDS: usize = 3;
 /// (at most the load's own length).
 const WARM_UP_SECONDS: u64 = 2;
 
-/// The request the instructions section counts: the fixture middleware in
-/// front of the fixture origin, no deferred task.
-const INSTRUCTIONS_PATH: &str = "/ttfb.json";
+/// A request the instructions section counts on each host.
+struct Workload {
+    /// Its table's heading and the folder of its dumps.
+    label: &'static str,
+    /// The component, under `dist/`.
+    component: &'static str,
+    path: &'static str,
+    /// Whether the request carries the auth middleware's session cookie.
+    session: bool,
+    /// What the component does for it.
+    what: &'static str,
+}
+
+/// The requests the instructions section counts: a light one, and the one
+/// whose timings section 1 reports.
+const WORKLOADS: [Workload; 2] = [
+    Workload {
+        label: "fixture-app",
+        component: "portable/fixture-app.wasm",
+        path: "/ttfb.json",
+        session: false,
+        what: "The fixture middleware in front of demo-origin, no deferred task: little guest \
+               work, so the hosts' own work shows",
+    },
+    Workload {
+        label: "auth-app",
+        component: "portable/auth-app.wasm",
+        path: "/dashboard.json",
+        session: true,
+        what: "Section 1's request: the auth middleware verifies the session (HMAC-SHA256) \
+               and matches Clerk's matcher, demo-origin answers with the request's headers \
+               as JSON",
+    },
+];
 
 /// How many functions (highest self cost first) the instructions section
 /// prints for each host.
@@ -1083,7 +1172,7 @@ const INSTRUCTION_ROWS: &[Row] = &[
         counts: "self cost of code in no ELF object (callgrind's `???`) or in a mapped \
                  `.cwasm` (edge-host's compile cache): the compiled components and their \
                  trampolines",
-        cost: |p| p.self_of(|f| f.object == "???" || f.object.ends_with(".cwasm")),
+        cost: guest_code,
     },
     Row {
         name: "malloc/free",
@@ -1136,6 +1225,13 @@ const INSTRUCTION_ROWS: &[Row] = &[
         cost: |p| p.self_of(|f| matches!(callgrind::crate_of(&f.name), "core" | "alloc" | "std")),
     },
 ];
+
+/// Self cost of the compiled components and their trampolines: code in no
+/// ELF object (callgrind's `???`) or in a mapped `.cwasm` (edge-host's
+/// compile cache).
+fn guest_code(profile: &Profile) -> u64 {
+    profile.self_of(|f| f.object == "???" || f.object.ends_with(".cwasm"))
+}
 
 /// Whether `function` is in crate `name` or `name_*`.
 fn in_crates(function: &callgrind::Function, name: &str) -> bool {

@@ -27,13 +27,17 @@ impl KeepAlive {
         })
     }
 
-    /// Sends `GET path` and reads the response; returns its status. Fails
-    /// if the host closes the connection or would (`connection: close`).
-    pub fn get(&mut self, path: &str) -> anyhow::Result<u16> {
-        write!(
-            self.reader.get_mut(),
-            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
-        )?;
+    /// Sends `GET path` with `headers` (whole lines, `name: value`) and
+    /// reads the response; returns its status. Fails if the host closes the
+    /// connection or would (`connection: close`).
+    pub fn get(&mut self, path: &str, headers: &[String]) -> anyhow::Result<u16> {
+        let mut request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        self.reader.get_mut().write_all(request.as_bytes())?;
         let mut line = String::new();
         self.line(&mut line)?;
         let status: u16 = line
