@@ -22,6 +22,15 @@ const SECRET: &str = "bench-secret";
 /// edge-host's reuse mode with `wasmtime serve`'s default reuse settings.
 const REUSE: [&str; 4] = ["--instance-reuse", "128", "--instance-concurrency", "16"];
 
+/// `wasmtime serve`'s defaults for WASIp3 components, spelled out: the same
+/// as edge-host's `REUSE`.
+const SERVE_REUSE: [&str; 4] = [
+    "--max-instance-reuse-count",
+    REUSE[1],
+    "--max-instance-concurrent-reuse-count",
+    REUSE[3],
+];
+
 /// The lines edge-host and `wasmtime serve` log once they listen.
 const EDGE_HOST_READY: &str = "listening on http://";
 const WASMTIME_SERVE_READY: &str = "Serving HTTP on http://";
@@ -759,8 +768,7 @@ impl Bench {
              and do not depend on what else the machine does. The same component on all \
              three hosts, one request at a time on one keep-alive connection; instances \
              reused for {} requests (`edge-host {} --pooling false`, since valgrind cannot \
-             reserve the pooling allocator's address space; `wasmtime serve \
-             --max-instance-reuse-count {} --max-instance-concurrent-reuse-count {}`); {} \
+             reserve the pooling allocator's address space; `wasmtime serve {}`); {} \
              warm-up requests, counters zeroed (`callgrind_control -z`), then {} requests, \
              dumped (`callgrind_control -d`). Rows by function: *self* counts the function's \
              own instructions, *inclusive* adds what it calls; crates are told by the \
@@ -770,8 +778,7 @@ impl Bench {
              (`callgrind_annotate <dump>` lists the functions).\n",
             REUSE[1],
             REUSE.join(" "),
-            REUSE[1],
-            REUSE[3],
+            SERVE_REUSE.join(" "),
             counted.warm_up,
             counted.requests,
         );
@@ -800,16 +807,8 @@ impl Bench {
         } else {
             Vec::new()
         };
-        // `wasmtime serve`'s defaults for WASIp3 components, spelled out:
-        // the same as edge-host's `REUSE`.
-        let serve_reuse = [
-            "--max-instance-reuse-count",
-            REUSE[1],
-            "--max-instance-concurrent-reuse-count",
-            REUSE[3],
-        ];
         let mut preempting = vec![PREEMPTING];
-        preempting.extend(serve_reuse);
+        preempting.extend(SERVE_REUSE);
         let mut ours = vec![component.as_str()];
         // valgrind cannot reserve the pooling allocator's address space.
         ours.extend(REUSE);
@@ -818,7 +817,7 @@ impl Bench {
             (
                 "wasmtime serve".to_string(),
                 "wasmtime-serve",
-                self.wasmtime_serve_command(&component, &serve_reuse),
+                self.wasmtime_serve_command(&component, &SERVE_REUSE),
                 WASMTIME_SERVE_READY,
             ),
             (
