@@ -686,8 +686,8 @@ pub struct Received {
 }
 
 /// A loopback HTTP/1.1 server that records every request and answers each
-/// with a fixed status and body (`connection: close`). Each connection is
-/// served on its own thread.
+/// with a fixed status and body (`connection: close`), at once or after a
+/// fixed delay. Each connection is served on its own thread.
 pub struct Sink {
     /// `http://127.0.0.1:<port>`
     pub url: String,
@@ -702,6 +702,17 @@ impl Sink {
 
     /// Starts a sink that answers `status` with `body`.
     pub fn answering(status: u16, body: &'static str) -> Sink {
+        Sink::answering_after(status, body, Duration::ZERO)
+    }
+
+    /// Starts a sink that records each request as soon as it has read it
+    /// and answers `204 No Content` only `delay` later: a caller that waits
+    /// for the answer is held at least that long.
+    pub fn slow(delay: Duration) -> Sink {
+        Sink::answering_after(204, "", delay)
+    }
+
+    fn answering_after(status: u16, body: &'static str, delay: Duration) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received: Arc<(Mutex<Vec<Received>>, Condvar)> = Arc::default();
@@ -718,6 +729,7 @@ impl Sink {
                         list.lock().unwrap().push(request);
                         changed.notify_all();
                     }
+                    std::thread::sleep(delay);
                     let mut stream = stream;
                     let _ = write!(
                         stream,

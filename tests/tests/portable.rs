@@ -29,7 +29,8 @@ on_all_hosts!(deferred_task_runs_after_the_response, |on: P3Host| {
         "{}",
         reply.body
     );
-    assert!(reply.ttfb < SECOND / 2, "{on:?}: TTFB {:?}", reply.ttfb);
+    // The task sleeps 1 s: a response held for it would take at least that.
+    assert!(reply.ttfb < SECOND, "{on:?}: TTFB {:?}", reply.ttfb);
     assert!(
         sink.received().is_empty(),
         "the deferred call must not have run yet"
@@ -203,7 +204,8 @@ fn spin_shaped_middleware_runs_on_edge_host_in_front_of_an_origin() {
         "origin answered: {}",
         reply.body
     );
-    assert!(reply.ttfb < SECOND / 2, "TTFB {:?}", reply.ttfb);
+    // The task sleeps 1 s: a response held for it would take at least that.
+    assert!(reply.ttfb < SECOND, "TTFB {:?}", reply.ttfb);
     assert!(
         sink.received().is_empty(),
         "the deferred call must not have run yet"
