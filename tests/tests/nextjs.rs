@@ -331,8 +331,9 @@ fn valid_session_cookie(user: &str, session: &str) -> String {
 on_all_hosts!(
     signed_out_redirect_returns_early_and_still_sends_telemetry,
     |on: P3Host| {
-        // The telemetry task awaits the sink's answer, which comes 3 s after
-        // the POST: a response held for the task would take at least that.
+        // The telemetry task awaits the sink's answer, which comes SLOW_SINK
+        // after the POST: a response held for the task would take at least
+        // that.
         let auth = auth_reporting_to(on, Sink::slow(SLOW_SINK));
         let reply = get(&auth.host.url("/dashboard/settings?tab=1"), &[]);
         assert_eq!(reply.status, 307, "{}", reply.body);

@@ -1086,6 +1086,7 @@ struct Workload {
     label: &'static str,
     /// The component, under `dist/`.
     component: &'static str,
+    /// The request's path.
     path: &'static str,
     /// Whether the request carries the auth middleware's session cookie.
     session: bool,
